@@ -1,0 +1,108 @@
+//! The logger thread: `skynet.error` lines and host diagnostics, as `[:0000000a] text`.
+//!
+//! Lines travel over a channel to one thread that owns the output, so a worker never blocks on
+//! I/O. [`Logger::shutdown`] drains the channel and flushes before returning: every line logged
+//! before an abort or a normal exit is written.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+use std::thread::JoinHandle;
+
+use crossbeam::channel::{self, Receiver, Sender};
+use parking_lot::Mutex;
+
+use super::message::Handle;
+
+enum Entry {
+    Line(Handle, String),
+    Stop,
+}
+
+pub struct Logger {
+    tx: Sender<Entry>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Logger {
+    /// Logs to `path` (appending), or to stdout when `None`.
+    pub fn start(path: Option<&Path>) -> io::Result<Logger> {
+        let sink: Box<dyn Write + Send> = match path {
+            Some(path) => Box::new(open_log(path)?),
+            None => Box::new(io::stdout()),
+        };
+        let (tx, rx) = channel::unbounded();
+        let thread = std::thread::Builder::new()
+            .name("skybox-logger".into())
+            .spawn(move || write_lines(rx, BufWriter::new(sink)))?;
+        Ok(Logger { tx, thread: Mutex::new(Some(thread)) })
+    }
+
+    pub fn log(&self, source: Handle, text: String) {
+        if let Err(channel::SendError(Entry::Line(source, text))) = self.tx.send(Entry::Line(source, text)) {
+            // The logger already stopped (a line racing the shutdown): write it directly.
+            println!("[:{source:08x}] {text}");
+        }
+    }
+
+    /// Writes every line sent so far, then stops the thread. Idempotent.
+    pub fn shutdown(&self) {
+        if let Some(thread) = self.thread.lock().take() {
+            let _ = self.tx.send(Entry::Stop);
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Logger {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn open_log(path: &Path) -> io::Result<File> {
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+fn write_lines(rx: Receiver<Entry>, mut out: BufWriter<Box<dyn Write + Send>>) {
+    while let Ok(entry) = rx.recv() {
+        let mut next = Some(entry);
+        // Write everything already queued, then flush once.
+        while let Some(entry) = next {
+            match entry {
+                Entry::Line(source, text) => {
+                    let _ = writeln!(out, "[:{source:08x}] {text}");
+                }
+                Entry::Stop => {
+                    let _ = out.flush();
+                    return;
+                }
+            }
+            next = rx.try_recv().ok();
+        }
+        let _ = out.flush();
+    }
+    let _ = out.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_line_is_written_before_shutdown_returns() {
+        let path = std::env::temp_dir().join(format!("skybox-logger-{}.log", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let logger = Logger::start(Some(&path)).unwrap();
+        for i in 0..10_000 {
+            logger.log(0x0a, format!("line {i}"));
+        }
+        logger.shutdown();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 10_000);
+        assert_eq!(lines[0], "[:0000000a] line 0");
+        assert_eq!(lines[9_999], "[:0000000a] line 9999");
+        let _ = std::fs::remove_file(&path);
+    }
+}

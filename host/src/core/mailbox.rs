@@ -1,0 +1,177 @@
+//! Per-service mailbox: an unbounded FIFO plus the flag that keeps a service in the global queue
+//! at most once.
+//!
+//! Invariant: `scheduled` is true while the service sits in the global queue or a worker is
+//! running it. A push onto a mailbox that is not scheduled sets the flag and tells the pusher to
+//! put the service into the global queue; a pop that finds the mailbox empty clears it. Both
+//! happen under the mailbox lock, so a service is never in the global queue twice and never runs
+//! on two workers at once. This lock is the only one on the message path.
+
+use std::collections::VecDeque;
+
+use parking_lot::Mutex;
+
+use super::message::Message;
+
+/// Queue length above which the first overload warning is raised; it doubles after each warning.
+const OVERLOAD_THRESHOLD: usize = 1024;
+
+pub struct Mailbox {
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    queue: VecDeque<Message>,
+    scheduled: bool,
+    closed: bool,
+    overload_threshold: usize,
+    /// A length to warn about, reported once by the next `take_overload`.
+    overload: usize,
+    peak: usize,
+}
+
+/// What the pusher must do after [`Mailbox::push`].
+#[derive(Debug)]
+pub enum Pushed {
+    /// The service was idle: put it into the global queue.
+    Schedule,
+    /// The service is already scheduled; nothing to do.
+    Queued,
+    /// The service is gone; the message is handed back undelivered.
+    Closed(Message),
+}
+
+impl Mailbox {
+    /// A new mailbox starts scheduled so that nothing runs the service before its launch is done;
+    /// the launcher puts it into the global queue itself.
+    pub fn new() -> Mailbox {
+        Mailbox {
+            inner: Mutex::new(Inner {
+                queue: VecDeque::new(),
+                scheduled: true,
+                closed: false,
+                overload_threshold: OVERLOAD_THRESHOLD,
+                overload: 0,
+                peak: 0,
+            }),
+        }
+    }
+
+    pub fn push(&self, msg: Message) -> Pushed {
+        let mut inner = self.inner.lock();
+        if inner.closed {
+            return Pushed::Closed(msg);
+        }
+        inner.queue.push_back(msg);
+        let len = inner.queue.len();
+        if len > inner.peak {
+            inner.peak = len;
+        }
+        if len > inner.overload_threshold {
+            inner.overload = len;
+            inner.overload_threshold *= 2;
+        }
+        if inner.scheduled {
+            Pushed::Queued
+        } else {
+            inner.scheduled = true;
+            Pushed::Schedule
+        }
+    }
+
+    /// Takes the next message; on `None` the mailbox is no longer scheduled.
+    pub fn pop(&self) -> Option<Message> {
+        let mut inner = self.inner.lock();
+        match inner.queue.pop_front() {
+            Some(msg) => Some(msg),
+            None => {
+                inner.overload_threshold = OVERLOAD_THRESHOLD;
+                inner.scheduled = false;
+                None
+            }
+        }
+    }
+
+    /// A queue length that passed the overload threshold since the last call, if any.
+    pub fn take_overload(&self) -> Option<usize> {
+        let mut inner = self.inner.lock();
+        match std::mem::take(&mut inner.overload) {
+            0 => None,
+            n => Some(n),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.inner.lock().queue.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The longest the queue has been.
+    pub fn peak(&self) -> usize {
+        self.inner.lock().peak
+    }
+
+    /// Refuses further pushes and returns what was still queued, for the caller to bounce.
+    pub fn close(&self) -> VecDeque<Message> {
+        let mut inner = self.inner.lock();
+        inner.closed = true;
+        std::mem::take(&mut inner.queue)
+    }
+}
+
+impl Default for Mailbox {
+    fn default() -> Self {
+        Mailbox::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(session: i32) -> Message {
+        Message { source: 1, session, ptype: 0, data: Vec::new() }
+    }
+
+    #[test]
+    fn schedules_once_until_drained() {
+        let mb = Mailbox::new();
+        // Born scheduled: launch owns the first scheduling.
+        assert!(matches!(mb.push(msg(1)), Pushed::Queued));
+        assert_eq!(mb.pop().unwrap().session, 1);
+        assert!(mb.pop().is_none());
+        assert!(matches!(mb.push(msg(2)), Pushed::Schedule));
+        assert!(matches!(mb.push(msg(3)), Pushed::Queued));
+        assert_eq!(mb.len(), 2);
+    }
+
+    #[test]
+    fn overload_warns_at_threshold_and_each_doubling() {
+        let mb = Mailbox::new();
+        let mut warnings = Vec::new();
+        for i in 0..5000 {
+            mb.push(msg(i));
+            warnings.extend(mb.take_overload());
+        }
+        assert_eq!(warnings, vec![1025, 2049, 4097]);
+        assert_eq!(mb.peak(), 5000);
+        // Draining resets the threshold: the next flood warns from 1024 again.
+        while mb.pop().is_some() {}
+        for i in 0..1100 {
+            mb.push(msg(i));
+        }
+        assert_eq!(mb.take_overload(), Some(1025));
+    }
+
+    #[test]
+    fn closed_mailbox_hands_messages_back() {
+        let mb = Mailbox::new();
+        mb.push(msg(1));
+        let left = mb.close();
+        assert_eq!(left.len(), 1);
+        assert!(matches!(mb.push(msg(2)), Pushed::Closed(m) if m.session == 2));
+    }
+}

@@ -1,0 +1,62 @@
+//! The one message ABI shared by every kind of service.
+//!
+//! A message is `(type, session, source, payload)`; its size is the payload's length. The payload is
+//! an owned buffer: whoever holds the `Message` owns the bytes, and handing the message on moves
+//! them, so a payload is freed exactly once, by whoever holds it last.
+
+/// A service address: the harbor id in the high 8 bits, the local index in the low 24.
+pub type Handle = u32;
+
+/// Message type numbers, as in skynet.h.
+pub mod ptype {
+    pub const TEXT: u8 = 0;
+    pub const RESPONSE: u8 = 1;
+    pub const MULTICAST: u8 = 2;
+    pub const CLIENT: u8 = 3;
+    pub const SYSTEM: u8 = 4;
+    pub const HARBOR: u8 = 5;
+    pub const SOCKET: u8 = 6;
+    pub const ERROR: u8 = 7;
+    pub const QUEUE: u8 = 8;
+    pub const DEBUG: u8 = 9;
+    pub const LUA: u8 = 10;
+    pub const SNAX: u8 = 11;
+    pub const TRACE: u8 = 12;
+}
+
+/// One message in flight.
+#[derive(Debug)]
+pub struct Message {
+    /// The sender (0 for the host itself: timers, the boot message).
+    pub source: Handle,
+    /// 0 for a one-way message; otherwise the id the reply must carry.
+    pub session: i32,
+    pub ptype: u8,
+    pub data: Vec<u8>,
+}
+
+impl Message {
+    /// A request expects a reply: it carries a session and is neither a reply nor an error.
+    pub fn is_request(&self) -> bool {
+        is_request(self.ptype, self.session)
+    }
+}
+
+/// See [`Message::is_request`].
+pub fn is_request(ptype: u8, session: i32) -> bool {
+    session != 0 && ptype != ptype::RESPONSE && ptype != ptype::ERROR
+}
+
+/// Formats a handle the way skynet prints it: `:0000000a`.
+pub fn format_handle(handle: Handle) -> String {
+    format!(":{handle:08x}")
+}
+
+/// Parses `:0000000a` (or bare hex); `None` for anything else.
+pub fn parse_handle(text: &str) -> Option<Handle> {
+    let hex = text.strip_prefix(':').unwrap_or(text);
+    if hex.is_empty() || hex.len() > 8 {
+        return None;
+    }
+    Handle::from_str_radix(hex, 16).ok()
+}

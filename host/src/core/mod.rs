@@ -1,0 +1,10 @@
+//! The native core: what every service stands on, whatever runs inside it.
+
+pub mod handle;
+pub mod logger;
+pub mod mailbox;
+pub mod message;
+pub mod node;
+pub mod scheduler;
+pub mod service;
+pub mod timer;

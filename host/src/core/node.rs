@@ -1,0 +1,487 @@
+//! The node: every process-wide part of the host (handles, the global queue, clock and timeouts,
+//! logger, environment, runtimes) and the operations services use on it: send, launch, kill and
+//! the skynet commands.
+//!
+//! Threads: `threads` workers run services; one timer thread delivers timeouts and nudges idle
+//! workers; the main thread waits in [`Node::wait`] until an abort or until no service is left.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, anyhow, bail};
+use parking_lot::{Condvar, Mutex, RwLock};
+
+use super::handle::HandleTable;
+use super::logger::Logger;
+use super::mailbox::Pushed;
+use super::message::{Handle, Message, format_handle, parse_handle, ptype};
+use super::scheduler::{self, GlobalQueue};
+use super::service::{Actor, Service};
+use super::timer::{Clock, Timeouts};
+
+/// Builds the runtime of a newly registered service from its launch arguments.
+pub type RuntimeFactory =
+    Box<dyn Fn(&Arc<Node>, &Arc<Service>, &str) -> anyhow::Result<Box<dyn Actor>> + Send + Sync>;
+
+/// How a node is set up; everything else comes from the environment (config keys).
+pub struct NodeConfig {
+    pub threads: usize,
+    pub harbor: u8,
+    /// `logger`: a file for log lines; stdout when `None`.
+    pub logger: Option<PathBuf>,
+    /// Every config key, readable with `skynet.getenv`.
+    pub env: HashMap<String, String>,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            harbor: 0,
+            logger: None,
+            env: HashMap::new(),
+        }
+    }
+}
+
+/// Why a message was not delivered.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SendError {
+    /// No live service at that address or name.
+    NoDestination,
+}
+
+pub struct Node {
+    pub handles: HandleTable,
+    global: GlobalQueue,
+    pub clock: Clock,
+    timeouts: Timeouts,
+    logger: Logger,
+    env: RwLock<HashMap<String, String>>,
+    runtimes: RwLock<HashMap<String, RuntimeFactory>>,
+    threads: usize,
+    quit: AtomicBool,
+    exit_code: AtomicI32,
+    /// The service told about every exit (`MONITOR`), 0 for none.
+    monitor_exit: AtomicU32,
+    stopped: (Mutex<bool>, Condvar),
+    joins: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Node {
+    pub fn new(config: NodeConfig) -> anyhow::Result<Arc<Node>> {
+        let logger = Logger::start(config.logger.as_deref()).with_context(|| {
+            format!("cannot open log file {}", config.logger.as_deref().unwrap_or("".as_ref()).display())
+        })?;
+        Ok(Arc::new(Node {
+            handles: HandleTable::new(config.harbor),
+            global: GlobalQueue::default(),
+            clock: Clock::new(),
+            timeouts: Timeouts::default(),
+            logger,
+            env: RwLock::new(config.env),
+            runtimes: RwLock::new(HashMap::new()),
+            threads: config.threads.max(1),
+            quit: AtomicBool::new(false),
+            exit_code: AtomicI32::new(0),
+            monitor_exit: AtomicU32::new(0),
+            stopped: (Mutex::new(false), Condvar::new()),
+            joins: Mutex::new(Vec::new()),
+        }))
+    }
+
+    /// Makes `LAUNCH "name ..."` build services with `factory` (e.g. "snlua").
+    pub fn register_runtime(&self, name: &str, factory: RuntimeFactory) {
+        self.runtimes.write().insert(name.to_string(), factory);
+    }
+
+    /// Starts the workers and the timer thread.
+    pub fn start(self: &Arc<Self>) -> anyhow::Result<()> {
+        let mut joins = self.joins.lock();
+        for index in 0..self.threads {
+            let node = self.clone();
+            joins.push(
+                std::thread::Builder::new()
+                    .name(format!("skybox-worker-{index}"))
+                    .spawn(move || node.worker(index))?,
+            );
+        }
+        let node = self.clone();
+        joins.push(std::thread::Builder::new().name("skybox-timer".into()).spawn(move || node.timer())?);
+        Ok(())
+    }
+
+    /// Blocks until the node stops (abort, or no service left), joins its threads, flushes the
+    /// log and returns the exit code.
+    pub fn wait(&self) -> i32 {
+        {
+            let (lock, cv) = &self.stopped;
+            let mut stopped = lock.lock();
+            while !*stopped {
+                cv.wait(&mut stopped);
+            }
+        }
+        self.global.wake_all();
+        let joins = std::mem::take(&mut *self.joins.lock());
+        for join in joins {
+            let _ = join.join();
+        }
+        // Services still registered (an abort) release their runtimes here, on this thread.
+        for service in self.handles.all() {
+            self.kill(service.handle());
+        }
+        self.logger.shutdown();
+        self.exit_code.load(Ordering::SeqCst)
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        self.quit.load(Ordering::Acquire)
+    }
+
+    /// Stops the node: workers finish their current message and exit; [`Node::wait`] returns `code`.
+    pub fn abort(&self, code: i32) {
+        self.exit_code.store(code, Ordering::SeqCst);
+        self.quit.store(true, Ordering::Release);
+        let (lock, cv) = &self.stopped;
+        *lock.lock() = true;
+        cv.notify_all();
+        self.global.wake_all();
+    }
+
+    pub fn log(&self, source: Handle, text: String) {
+        self.logger.log(source, text);
+    }
+
+    // ---- message path -------------------------------------------------------------------
+
+    /// Delivers `msg` to `dest`. On failure the message is dropped and its payload freed.
+    #[inline]
+    pub fn push(&self, dest: Handle, msg: Message) -> Result<(), SendError> {
+        let service = self.handles.grab(dest).ok_or(SendError::NoDestination)?;
+        match service.mailbox.push(msg) {
+            Pushed::Queued => Ok(()),
+            Pushed::Schedule => {
+                self.global.push(service);
+                Ok(())
+            }
+            Pushed::Closed(_) => Err(SendError::NoDestination),
+        }
+    }
+
+    /// Sends from `from` to `dest` and counts it.
+    #[inline]
+    pub fn send(
+        &self,
+        from: &Service,
+        source: Handle,
+        dest: Handle,
+        ptype: u8,
+        session: i32,
+        data: Vec<u8>,
+    ) -> Result<(), SendError> {
+        from.counters.messages_out.fetch_add(1, Ordering::Relaxed);
+        self.push(dest, Message { source, session, ptype, data })
+    }
+
+    /// Resolves `:0000000a` or `.name` to a handle.
+    pub fn resolve(&self, name: &str) -> Option<Handle> {
+        if name.starts_with(':') {
+            parse_handle(name)
+        } else if name.starts_with('.') {
+            self.handles.find_name(name)
+        } else {
+            // Global names need a cluster; a standalone node has none.
+            None
+        }
+    }
+
+    /// Tells `to` that request `session` failed (an ERROR message from `from`).
+    pub fn send_error(&self, from: Handle, to: Handle, session: i32) {
+        if to != 0 {
+            let _ = self.push(to, Message { source: from, session, ptype: ptype::ERROR, data: Vec::new() });
+        }
+    }
+
+    // ---- lifetime -----------------------------------------------------------------------
+
+    /// Registers and starts a service: `line` is `"runtime args..."`, e.g. `"snlua main 1 2"`.
+    pub fn launch(self: &Arc<Self>, line: &str) -> anyhow::Result<Handle> {
+        let line = line.trim();
+        let (runtime, args) = line.split_once(' ').unwrap_or((line, ""));
+        let service = self.handles.register(|handle| Arc::new(Service::new(handle, line)));
+        let built = match self.runtimes.read().get(runtime) {
+            Some(factory) => factory(self, &service, args.trim_start()),
+            None => Err(anyhow!("unknown service type '{runtime}'")),
+        };
+        match built {
+            Ok(actor) => {
+                *service.actor.lock() = Some(actor);
+                let handle = service.handle();
+                // Born scheduled (see `mailbox`): hand it to the workers now that it is complete.
+                self.global.push(service);
+                Ok(handle)
+            }
+            Err(err) => {
+                self.handles.retire(service.handle());
+                service.mark_closed();
+                Err(err.context(format!("launch {line} failed")))
+            }
+        }
+    }
+
+    /// Retires `handle`: it gets no further message, queued requests fail for their senders, and
+    /// once it is not running its runtime is dropped and the requests it held fail too.
+    pub fn kill(&self, handle: Handle) -> bool {
+        let Some(service) = self.handles.retire(handle) else {
+            return false;
+        };
+        service.mark_closed();
+        for msg in service.mailbox.close() {
+            self.bounce(handle, msg);
+        }
+        self.reap(&service);
+        let monitor = self.monitor_exit.load(Ordering::Relaxed);
+        if monitor != 0 && monitor != handle {
+            let _ = self.push(
+                monitor,
+                Message { source: handle, session: 0, ptype: ptype::CLIENT, data: Vec::new() },
+            );
+        }
+        if self.handles.live() == 0 && !self.is_stopping() {
+            self.abort(self.exit_code.load(Ordering::SeqCst));
+        }
+        true
+    }
+
+    /// Drops the runtime of a closed service unless a worker is running it right now (that worker
+    /// reaps it after the current message).
+    fn reap(&self, service: &Arc<Service>) {
+        let Some(mut slot) = service.actor.try_lock() else {
+            return;
+        };
+        let Some(mut actor) = slot.take() else {
+            return;
+        };
+        drop(slot);
+        let held = actor.take_held_requests();
+        drop(actor);
+        for (source, session) in held {
+            self.send_error(service.handle(), source, session);
+        }
+        for msg in service.mailbox.close() {
+            self.bounce(service.handle(), msg);
+        }
+    }
+
+    /// A message that reached a dead service: a request gets an ERROR reply, anything else is dropped.
+    fn bounce(&self, dead: Handle, msg: Message) {
+        if msg.is_request() {
+            self.send_error(dead, msg.source, msg.session);
+        }
+    }
+
+    // ---- threads ------------------------------------------------------------------------
+
+    fn worker(self: Arc<Self>, index: usize) {
+        scheduler::enter_worker();
+        let weight = scheduler::worker_weight(index);
+        while !self.is_stopping() {
+            match self.global.pop() {
+                Some(service) => self.run(service, weight),
+                None => self.global.idle(|| self.is_stopping()),
+            }
+        }
+    }
+
+    /// Runs a batch of `service`'s messages, then requeues it if it still has work.
+    fn run(&self, service: Arc<Service>, weight: i8) {
+        if service.is_closed() {
+            self.reap(&service);
+            return;
+        }
+        let mut slot = service.actor.lock();
+        let Some(actor) = slot.as_mut() else {
+            return;
+        };
+        let mut budget = 0;
+        let mut first = true;
+        loop {
+            let Some(msg) = service.mailbox.pop() else {
+                // Drained: the mailbox is unscheduled; the next push schedules it again.
+                drop(slot);
+                if service.is_closed() {
+                    self.reap(&service);
+                }
+                return;
+            };
+            if first {
+                budget = scheduler::batch_size(weight, service.mailbox.len() + 1);
+                first = false;
+            }
+            if let Some(len) = service.mailbox.take_overload() {
+                self.log(service.handle(), format!("May overload, message queue length = {len}"));
+            }
+            service.counters.messages_in.fetch_add(1, Ordering::Relaxed);
+            let started = Instant::now();
+            actor.dispatch(msg);
+            service.counters.busy_ns.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            budget -= 1;
+            if budget == 0 || service.is_closed() || self.is_stopping() {
+                break;
+            }
+        }
+        drop(slot);
+        if service.is_closed() {
+            self.reap(&service);
+        } else {
+            self.global.push(service);
+        }
+    }
+
+    fn timer(self: Arc<Self>) {
+        const TICK: Duration = Duration::from_micros(2500);
+        let mut due = Vec::new();
+        while !self.is_stopping() {
+            std::thread::sleep(TICK);
+            self.timeouts.expire(self.clock.now(), &mut due);
+            for d in due.drain(..) {
+                // A timeout for a service that is gone has nobody to tell.
+                let _ = self.push(
+                    d.handle,
+                    Message { source: 0, session: d.session, ptype: ptype::RESPONSE, data: Vec::new() },
+                );
+            }
+            if self.global.has_sleepers() && !self.global.is_empty() {
+                self.global.wake_one();
+            }
+        }
+    }
+
+    // ---- commands -----------------------------------------------------------------------
+
+    /// skynet's `skynet_command`: `Ok(None)` where skynet returns NULL, `Err` for a malformed
+    /// parameter (raised as a Lua error by the caller).
+    pub fn command(
+        self: &Arc<Self>,
+        from: &Arc<Service>,
+        cmd: &str,
+        param: Option<&str>,
+    ) -> anyhow::Result<Option<String>> {
+        let me = from.handle();
+        let param_str = || param.ok_or_else(|| anyhow!("{cmd} needs a parameter"));
+        match cmd {
+            "TIMEOUT" => {
+                let ticks: i64 =
+                    param_str()?.trim().parse().with_context(|| format!("TIMEOUT: bad time {param:?}"))?;
+                let session = from.new_session();
+                self.timeout(me, ticks, session);
+                Ok(Some(session.to_string()))
+            }
+            "REG" => match param {
+                None | Some("") => Ok(Some(format_handle(me))),
+                Some(name) if name.starts_with('.') => {
+                    Ok(self.handles.bind_name(name, me).then(|| name.to_string()))
+                }
+                Some(name) => bail!("REG {name}: only local names (.name) exist on a standalone node"),
+            },
+            "QUERY" => {
+                let name = param_str()?;
+                Ok(self.resolve(name).filter(|h| self.handles.grab(*h).is_some()).map(format_handle))
+            }
+            "NAME" => {
+                let p = param_str()?;
+                let (name, addr) = p.split_once(' ').ok_or_else(|| anyhow!("NAME needs '.name :address'"))?;
+                let handle = parse_handle(addr.trim()).ok_or_else(|| anyhow!("NAME: bad address {addr}"))?;
+                if !name.starts_with('.') {
+                    bail!("NAME {name}: only local names (.name) exist on a standalone node");
+                }
+                Ok(self.handles.bind_name(name, handle).then(|| name.to_string()))
+            }
+            "EXIT" => {
+                self.log(me, "KILL self".into());
+                self.kill(me);
+                Ok(None)
+            }
+            "KILL" => {
+                let target = self.resolve(param_str()?);
+                if let Some(handle) = target {
+                    self.log(me, format!("KILL :{handle:x}"));
+                    self.kill(handle);
+                }
+                Ok(None)
+            }
+            "LAUNCH" => match self.launch(param_str()?) {
+                Ok(handle) => Ok(Some(format_handle(handle))),
+                Err(err) => {
+                    self.log(me, format!("{err:#}"));
+                    Ok(None)
+                }
+            },
+            "GETENV" => Ok(self.env.read().get(param_str()?).cloned()),
+            "SETENV" => {
+                let p = param_str()?;
+                let (key, value) = p.split_once(' ').unwrap_or((p, ""));
+                let mut env = self.env.write();
+                if env.contains_key(key) {
+                    bail!("SETENV {key}: the key is already set");
+                }
+                env.insert(key.to_string(), value.to_string());
+                Ok(None)
+            }
+            "STARTTIME" => Ok(Some(self.clock.start_secs().to_string())),
+            "ABORT" => {
+                let code = param.and_then(|p| p.trim().parse().ok()).unwrap_or(0);
+                self.abort(code);
+                Ok(None)
+            }
+            "MONITOR" => match param {
+                None | Some("") => {
+                    let m = self.monitor_exit.load(Ordering::Relaxed);
+                    Ok((m != 0).then(|| format_handle(m)))
+                }
+                Some(addr) => {
+                    let handle = self.resolve(addr).ok_or_else(|| anyhow!("MONITOR: bad address {addr}"))?;
+                    self.monitor_exit.store(handle, Ordering::Relaxed);
+                    Ok(None)
+                }
+            },
+            "STAT" => self.stat(from, param_str()?).map(Some),
+            // Per-service message logs are not kept; accept the commands so skynet code runs.
+            "LOGON" | "LOGOFF" => Ok(None),
+            "SIGNAL" => Ok(None),
+            _ => bail!("unknown command {cmd}"),
+        }
+    }
+
+    fn stat(&self, service: &Service, what: &str) -> anyhow::Result<String> {
+        let c = &service.counters;
+        Ok(match what {
+            "mqlen" => service.mqlen().to_string(),
+            "endless" => u8::from(service.take_endless()).to_string(),
+            "cpu" => format!("{:.6}", c.busy_ns.load(Ordering::Relaxed) as f64 / 1e9),
+            "time" => "0".to_string(),
+            "message" => c.messages_in.load(Ordering::Relaxed).to_string(),
+            "messages_out" => c.messages_out.load(Ordering::Relaxed).to_string(),
+            "mqpeak" => service.mailbox.peak().to_string(),
+            _ => bail!("STAT: unknown item {what}"),
+        })
+    }
+
+    /// Delivers RESPONSE(session) to `handle` after `ticks` centiseconds (at once if `ticks <= 0`).
+    pub fn timeout(&self, handle: Handle, ticks: i64, session: i32) {
+        if ticks <= 0 {
+            let _ =
+                self.push(handle, Message { source: 0, session, ptype: ptype::RESPONSE, data: Vec::new() });
+        } else {
+            self.timeouts.add(self.clock.now() + ticks as u64, handle, session);
+        }
+    }
+
+    pub fn getenv(&self, key: &str) -> Option<String> {
+        self.env.read().get(key).cloned()
+    }
+}

@@ -1,0 +1,125 @@
+//! A service: an address, a mailbox and the runtime (Lua VM, wasm instance) that handles its
+//! messages.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+
+use parking_lot::Mutex;
+
+use super::mailbox::Mailbox;
+use super::message::{Handle, Message};
+
+/// The code behind a service. One message at a time, on whichever worker runs the service.
+pub trait Actor: Send {
+    /// Handles one message; the actor owns `msg.data` from here on.
+    fn dispatch(&mut self, msg: Message);
+
+    /// Requests this actor took in and has not answered, as `(source, session)`. Called once, when
+    /// the service is reaped, so the host can fail them for their callers.
+    fn take_held_requests(&mut self) -> Vec<(Handle, i32)>;
+
+    /// Bytes of memory the runtime holds (the Lua heap, the guest's linear memory).
+    fn memory(&self) -> usize {
+        0
+    }
+}
+
+/// Per-service counters, readable from any thread.
+#[derive(Default)]
+pub struct Counters {
+    pub messages_in: AtomicU64,
+    pub messages_out: AtomicU64,
+    /// Nanoseconds spent running this service's messages.
+    pub busy_ns: AtomicU64,
+}
+
+pub struct Service {
+    handle: Handle,
+    /// What was launched (`snlua main arg`), for logs and listings.
+    launch: Box<str>,
+    pub(crate) mailbox: Mailbox,
+    /// Taken by the worker running the service; `None` once the service has been reaped.
+    pub(crate) actor: Mutex<Option<Box<dyn Actor>>>,
+    session: AtomicI32,
+    /// Set when the service is retired; a retired service runs no further message.
+    closed: AtomicBool,
+    /// Set by the monitor when a message runs past the endless-loop limit.
+    pub(crate) endless: AtomicBool,
+    pub counters: Counters,
+}
+
+impl Service {
+    pub fn new(handle: Handle, launch: &str) -> Service {
+        Service {
+            handle,
+            launch: launch.into(),
+            mailbox: Mailbox::new(),
+            actor: Mutex::new(None),
+            session: AtomicI32::new(0),
+            closed: AtomicBool::new(false),
+            endless: AtomicBool::new(false),
+            counters: Counters::default(),
+        }
+    }
+
+    /// A service with no runtime, for tests of the tables around it.
+    pub fn bare(handle: Handle, launch: &str) -> Arc<Service> {
+        Arc::new(Service::new(handle, launch))
+    }
+
+    #[inline]
+    pub fn handle(&self) -> Handle {
+        self.handle
+    }
+
+    pub fn launch_line(&self) -> &str {
+        &self.launch
+    }
+
+    /// A fresh session id: positive, never 0, wrapping from `i32::MAX` back to 1.
+    pub fn new_session(&self) -> i32 {
+        loop {
+            let prev = self.session.load(Ordering::Relaxed);
+            let next = if (0..i32::MAX - 1).contains(&prev) { prev + 1 } else { 1 };
+            if self.session.compare_exchange_weak(prev, next, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+                return next;
+            }
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn set_session_for_test(&self, value: i32) {
+        self.session.store(value, Ordering::Relaxed);
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn mark_closed(&self) -> bool {
+        !self.closed.swap(true, Ordering::AcqRel)
+    }
+
+    pub fn mqlen(&self) -> usize {
+        self.mailbox.len()
+    }
+
+    pub fn take_endless(&self) -> bool {
+        self.endless.swap(false, Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_skip_zero_and_wrap() {
+        let s = Service::new(1, "t");
+        assert_eq!(s.new_session(), 1);
+        assert_eq!(s.new_session(), 2);
+        s.set_session_for_test(i32::MAX - 2);
+        assert_eq!(s.new_session(), i32::MAX - 1);
+        assert_eq!(s.new_session(), 1);
+    }
+}

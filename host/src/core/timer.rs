@@ -1,0 +1,120 @@
+//! Time: the host clock (1/100 s ticks since start) and timeouts.
+//!
+//! Timeouts live in a min-heap ordered by expiry tick and insertion order, so two timeouts for
+//! the same tick fire in the order they were set. The timer thread (see `node`) wakes every
+//! 2.5 ms, pops what is due and delivers each as a RESPONSE carrying its session.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use parking_lot::Mutex;
+
+use super::message::Handle;
+
+pub struct Clock {
+    start: Instant,
+    /// Wall-clock seconds at start (UTC), for `skynet.starttime`.
+    start_secs: u64,
+    /// Sub-second part of the start time in centiseconds, so `starttime + now/100` tracks the wall
+    /// clock to the tick.
+    start_cs: u64,
+}
+
+impl Clock {
+    pub fn new() -> Clock {
+        let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        Clock {
+            start: Instant::now(),
+            start_secs: wall.as_secs(),
+            start_cs: u64::from(wall.subsec_millis() / 10),
+        }
+    }
+
+    /// Centiseconds since start (monotonic), `skynet.now()`.
+    pub fn now(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64 / 10 + self.start_cs
+    }
+
+    /// Monotonic nanoseconds, `skynet.hpc()`.
+    pub fn hpc(&self) -> u64 {
+        self.start.elapsed().as_nanos() as u64
+    }
+
+    pub fn start_secs(&self) -> u64 {
+        self.start_secs
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock::new()
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Due {
+    pub tick: u64,
+    seq: u64,
+    pub handle: Handle,
+    pub session: i32,
+}
+
+#[derive(Default)]
+pub struct Timeouts {
+    heap: Mutex<(BinaryHeap<Reverse<Due>>, u64)>,
+}
+
+impl Timeouts {
+    pub fn add(&self, tick: u64, handle: Handle, session: i32) {
+        let mut guard = self.heap.lock();
+        let (heap, seq) = &mut *guard;
+        *seq += 1;
+        heap.push(Reverse(Due { tick, seq: *seq, handle, session }));
+    }
+
+    /// Removes and returns every timeout due at or before `now`, earliest first.
+    pub fn expire(&self, now: u64, due: &mut Vec<Due>) {
+        let mut guard = self.heap.lock();
+        let heap = &mut guard.0;
+        while heap.peek().is_some_and(|Reverse(d)| d.tick <= now) {
+            due.push(heap.pop().unwrap().0);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.heap.lock().0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_fire_in_tick_then_insertion_order() {
+        let t = Timeouts::default();
+        t.add(5, 1, 10);
+        t.add(3, 1, 11);
+        t.add(5, 2, 12);
+        t.add(9, 1, 13);
+        let mut due = Vec::new();
+        t.expire(5, &mut due);
+        let sessions: Vec<i32> = due.iter().map(|d| d.session).collect();
+        assert_eq!(sessions, vec![11, 10, 12]);
+        assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn clock_is_monotonic() {
+        let c = Clock::new();
+        let a = c.hpc();
+        let b = c.hpc();
+        assert!(b >= a);
+        assert!(c.now() < 100 + c.start_cs);
+    }
+}

@@ -1,0 +1,120 @@
+//! Starting a node from a config: defaults, checks that fail early with one clear line, the
+//! runtimes, the bootstrap service.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+
+use crate::config::Config;
+use crate::core::node::{Node, NodeConfig};
+
+/// What `skybox run` was given on the command line.
+#[derive(Debug, Default)]
+pub struct RunOptions {
+    pub config: Option<PathBuf>,
+    pub start: Option<String>,
+    pub paths: Vec<PathBuf>,
+    pub thread: Option<usize>,
+}
+
+/// Builds the effective config: the file (if any), then the command-line overrides.
+pub fn effective_config(options: &RunOptions) -> anyhow::Result<Config> {
+    let mut config = match &options.config {
+        Some(path) => Config::load(path)?,
+        None if options.start.is_none() => bail!("nothing to run: give a config file or --start NAME"),
+        None => Config::default(),
+    };
+    if let Some(start) = &options.start {
+        config.set("start", start.clone());
+    }
+    if let Some(thread) = options.thread {
+        config.set("thread", thread.to_string());
+    }
+    for dir in options.paths.iter().rev() {
+        let dir = dir.display();
+        let prepend = |config: &mut Config, key: &str, patterns: String, default: &str| {
+            let rest = config.get(key).unwrap_or(default).to_string();
+            config.set(key, format!("{patterns};{rest}"));
+        };
+        prepend(&mut config, "luaservice", format!("{dir}/?.lua;{dir}/?/main.lua"), "./service/?.lua");
+        prepend(
+            &mut config,
+            "lua_path",
+            format!("{dir}/?.lua;{dir}/?/init.lua"),
+            "./lualib/?.lua;./lualib/?/init.lua",
+        );
+    }
+    Ok(config)
+}
+
+/// Whether service `name` can be found on the `luaservice` patterns or among the built-ins.
+pub fn service_exists(config: &Config, name: &str) -> bool {
+    let patterns = config.get("luaservice").unwrap_or("./service/?.lua");
+    patterns.split(';').filter(|p| !p.is_empty()).any(|p| Path::new(&p.replace('?', name)).is_file())
+        || crate::lua::embed::service(name).is_some()
+}
+
+/// Runs a node until it stops; returns the process exit code.
+pub fn run(options: RunOptions) -> anyhow::Result<i32> {
+    let mut config = effective_config(&options)?;
+    let threads = config.int("thread", 8)?;
+    if !(1..=256).contains(&threads) {
+        bail!("config key 'thread' must be between 1 and 256, got {threads}");
+    }
+    let harbor = config.int("harbor", 0)?;
+    if !(0..=255).contains(&harbor) {
+        bail!("config key 'harbor' must be between 0 and 255, got {harbor}");
+    }
+    if config.get("start").is_none() {
+        config.set("start", "main");
+    }
+    let bootstrap = config.get("bootstrap").unwrap_or("snlua bootstrap").to_string();
+    let start = config.get("start").unwrap_or("main").to_string();
+    if bootstrap == "snlua bootstrap" && !service_exists(&config, &start) {
+        bail!(
+            "start service '{start}' not found (searched luaservice = \"{}\")",
+            config.get("luaservice").unwrap_or("./service/?.lua")
+        );
+    }
+    if let Some(loader) = config.get("lualoader")
+        && !Path::new(loader).is_file()
+    {
+        bail!("lualoader '{loader}' is not a readable file");
+    }
+    if let Some(pidfile) = config.get("daemon") {
+        daemonize(Path::new(pidfile))?;
+    }
+    let node = Node::new(NodeConfig {
+        threads: threads as usize,
+        harbor: harbor as u8,
+        logger: config.get("logger").map(PathBuf::from),
+        env: config.values.clone(),
+    })?;
+    node.register_runtime("snlua", crate::lua::factory());
+    node.start()?;
+    if let Err(err) = node.launch(&bootstrap) {
+        node.abort(1);
+        node.wait();
+        return Err(err).context(format!("bootstrap '{bootstrap}' failed"));
+    }
+    Ok(node.wait())
+}
+
+/// Detaches from the terminal (skynet's `daemon` key) and writes the pid file. Must run before
+/// any thread starts.
+fn daemonize(pidfile: &Path) -> anyhow::Result<()> {
+    if let Ok(old) = std::fs::read_to_string(pidfile)
+        && let Ok(pid) = old.trim().parse::<i32>()
+        // SAFETY: kill with signal 0 only checks that the process exists.
+        && unsafe { libc::kill(pid, 0) } == 0
+    {
+        bail!("daemon: pid file {} names a running process {pid}", pidfile.display());
+    }
+    // SAFETY: called from the main thread before any other thread exists, as daemon(3) requires.
+    if unsafe { libc::daemon(1, 0) } != 0 {
+        bail!("daemon: {}", std::io::Error::last_os_error());
+    }
+    std::fs::write(pidfile, format!("{}\n", std::process::id()))
+        .with_context(|| format!("daemon: cannot write pid file {}", pidfile.display()))?;
+    Ok(())
+}

@@ -1,0 +1,12 @@
+//! skybox: an actor host in the tradition of skynet.
+//!
+//! - [`core`]: the native parts every service stands on: handles, mailboxes, the scheduler, the
+//!   timer and the logger.
+//! - [`lua`]: a service in a Lua 5.4 VM with skynet's `skynet.core` API.
+//! - [`config`]: skynet-style config files.
+//! - [`launch`]: starting a node from a config (what `skybox run` does).
+
+pub mod config;
+pub mod core;
+pub mod launch;
+pub mod lua;

@@ -1,0 +1,394 @@
+//! `skynet.core`: the native API of a Lua service, with the functions and semantics of skynet's
+//! `lua-skynet.c`, plus `skybox.embed` and the package searcher for the embedded library.
+//!
+//! Message payloads reach Lua as buffer tokens (see `buffers`); every function that takes one
+//! back checks it, so a bad pointer is a Lua error, never a crash or a double free.
+
+use std::sync::Arc;
+
+use mlua::{Function, Integer, Lua, MultiValue, Table, Value, Variadic};
+
+use super::{VmState, embed, lua_tostring, request_key, seri, token_of};
+use crate::core::message::{Handle, is_request, ptype};
+use crate::core::node::{Node, SendError};
+use crate::core::service::Service;
+
+/// Registers `skynet.core` and `skybox.embed` in `package.preload` and the embedded searcher.
+pub fn install(lua: &Lua, node: &Arc<Node>, service: &Arc<Service>) -> mlua::Result<()> {
+    let core = core_table(lua, node, service)?;
+    let package: Table = lua.globals().get("package")?;
+    let preload: Table = package.get("preload")?;
+    let core_loader = lua.create_function(move |_, ()| Ok(core.clone()))?;
+    preload.set("skynet.core", core_loader)?;
+    let embed_table = embed_table(lua)?;
+    preload.set("skybox.embed", lua.create_function(move |_, ()| Ok(embed_table.clone()))?)?;
+    let searchers: Table = package.get("searchers")?;
+    searchers.raw_push(lua.create_function(search_embedded)?)?;
+    Ok(())
+}
+
+/// A `package.searchers` entry that finds modules in the embedded lua-guest library.
+fn search_embedded(lua: &Lua, name: String) -> mlua::Result<MultiValue> {
+    match embed::module(&name) {
+        Some(src) => {
+            let chunk = lua.load(src.code).set_name(src.chunkname.clone()).into_function()?;
+            (chunk, src.chunkname).into_lua_multi_ok(lua)
+        }
+        None => format!("\n\tno embedded module '{name}'").into_lua_multi_ok(lua),
+    }
+}
+
+trait IntoMultiOk {
+    fn into_lua_multi_ok(self, lua: &Lua) -> mlua::Result<MultiValue>;
+}
+impl<T: mlua::IntoLuaMulti> IntoMultiOk for T {
+    fn into_lua_multi_ok(self, lua: &Lua) -> mlua::Result<MultiValue> {
+        self.into_lua_multi(lua)
+    }
+}
+
+/// `source, chunkname` or nothing.
+fn embedded_source(src: Option<embed::Source>) -> Variadic<String> {
+    match src {
+        Some(src) => Variadic::from_iter([src.code.to_string(), src.chunkname]),
+        None => Variadic::new(),
+    }
+}
+
+fn embed_table(lua: &Lua) -> mlua::Result<Table> {
+    let t = lua.create_table()?;
+    t.set("service", lua.create_function(|_, name: String| Ok(embedded_source(embed::service(&name))))?)?;
+    t.set("lualib", lua.create_function(|_, name: String| Ok(embedded_source(embed::module(&name))))?)?;
+    Ok(t)
+}
+
+fn state(lua: &Lua) -> mlua::Result<mlua::AppDataRefMut<'_, VmState>> {
+    lua.try_app_data_mut::<VmState>()
+        .map_err(|_| mlua::Error::runtime("skynet.core re-entered while the message state is busy"))?
+        .ok_or_else(|| mlua::Error::runtime("skynet.core used outside a skybox service"))
+}
+
+fn buffer_error(e: super::buffers::BufferError) -> mlua::Error {
+    mlua::Error::runtime(e.to_string())
+}
+
+fn size_arg(size: Option<Integer>) -> mlua::Result<Option<usize>> {
+    match size {
+        None => Ok(None),
+        Some(n) if n >= 0 => Ok(Some(n as usize)),
+        Some(n) => Err(mlua::Error::runtime(format!("invalid message size {n}"))),
+    }
+}
+
+/// The bytes of a message argument: a string is copied, a buffer token is taken (its ownership
+/// moves into the message).
+fn message_bytes(lua: &Lua, msg: &Value, size: Option<Integer>) -> mlua::Result<Vec<u8>> {
+    match msg {
+        Value::String(s) => Ok(s.as_bytes().to_vec()),
+        Value::LightUserData(token) => {
+            let size = size_arg(size)?.ok_or_else(|| mlua::Error::runtime("message size expected"))?;
+            state(lua)?.buffers.take(*token, Some(size)).map_err(buffer_error)
+        }
+        other => Err(mlua::Error::runtime(format!("invalid param {}", other.type_name()))),
+    }
+}
+
+/// Where a message goes: an integer handle, or a `:hex` / `.name` string. `Ok(None)` for a name
+/// that resolves to nothing (skynet then returns no session).
+fn destination(node: &Node, addr: &Value) -> mlua::Result<Option<Handle>> {
+    match addr {
+        Value::Integer(0) => Err(mlua::Error::runtime("Invalid service address 0")),
+        Value::Integer(n) => Ok(Some(*n as Handle)),
+        Value::Number(f) if f.fract() == 0.0 && *f > 0.0 => Ok(Some(*f as Handle)),
+        Value::String(s) => Ok(node.resolve(&s.to_str()?)),
+        other => Err(mlua::Error::runtime(format!(
+            "dest address type ({}) must be a string or number.",
+            other.type_name()
+        ))),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn send_message(
+    lua: &Lua,
+    node: &Node,
+    me: &Service,
+    source: Handle,
+    addr: Value,
+    ptype: Integer,
+    session: Value,
+    msg: Value,
+    size: Option<Integer>,
+) -> mlua::Result<Value> {
+    let dest = destination(node, &addr)?;
+    let ptype = (ptype & 0xff) as u8;
+    let session = match session {
+        Value::Nil => me.new_session(),
+        Value::Integer(n) => n as i32,
+        Value::Number(f) => f as i32,
+        other => return Err(mlua::Error::runtime(format!("invalid session {}", other.type_name()))),
+    };
+    let data = message_bytes(lua, &msg, size)?;
+    let Some(dest) = dest else { return Ok(Value::Nil) };
+    {
+        let mut st = state(lua)?;
+        if ptype == ptype::RESPONSE || ptype == ptype::ERROR {
+            // Answering a request: it is no longer held.
+            if session != 0 {
+                st.held.remove(&request_key(dest, session));
+            }
+        } else if source != me.handle() && is_request(ptype, session) {
+            // A request redirected on behalf of its sender: the answer is now the new owner's job.
+            st.held.remove(&request_key(source, session));
+        }
+    }
+    match node.send(me, source, dest, ptype, session, data) {
+        Ok(()) => Ok(Value::Integer(session as Integer)),
+        Err(SendError::NoDestination) => Ok(Value::Nil),
+    }
+}
+
+fn opt_param(lua: &Lua, v: Option<Value>) -> mlua::Result<Option<String>> {
+    match v {
+        None | Some(Value::Nil) => Ok(None),
+        Some(v @ (Value::String(_) | Value::Integer(_) | Value::Number(_))) => {
+            lua_tostring(lua, &v).map(Some)
+        }
+        Some(other) => Err(mlua::Error::runtime(format!("string expected, got {}", other.type_name()))),
+    }
+}
+
+fn core_table(lua: &Lua, node: &Arc<Node>, service: &Arc<Service>) -> mlua::Result<Table> {
+    let t = lua.create_table_with_capacity(0, 20)?;
+
+    let (n, s) = (node.clone(), service.clone());
+    t.set(
+        "send",
+        lua.create_function(
+            move |lua, (addr, ptype, session, msg, size): (Value, Integer, Value, Value, Option<Integer>)| {
+                send_message(lua, &n, &s, s.handle(), addr, ptype, session, msg, size)
+            },
+        )?,
+    )?;
+
+    let (n, s) = (node.clone(), service.clone());
+    t.set(
+        "redirect",
+        lua.create_function(
+            move |lua,
+                  (addr, source, ptype, session, msg, size): (
+                Value,
+                Integer,
+                Integer,
+                Value,
+                Value,
+                Option<Integer>,
+            )| { send_message(lua, &n, &s, source as Handle, addr, ptype, session, msg, size) },
+        )?,
+    )?;
+
+    let s = service.clone();
+    t.set("genid", lua.create_function(move |_, ()| Ok(s.new_session()))?)?;
+
+    let (n, s) = (node.clone(), service.clone());
+    let command = move |lua: &Lua, cmd: String, param: Option<Value>| -> mlua::Result<Option<String>> {
+        let param = opt_param(lua, param)?;
+        n.command(&s, &cmd, param.as_deref()).map_err(|e| mlua::Error::runtime(format!("{e:#}")))
+    };
+    let command = Arc::new(command);
+
+    let c = command.clone();
+    t.set(
+        "command",
+        lua.create_function(move |lua, (cmd, param): (String, Option<Value>)| c(lua, cmd, param))?,
+    )?;
+
+    let c = command.clone();
+    t.set(
+        "intcommand",
+        lua.create_function(move |lua, (cmd, param): (String, Option<Value>)| {
+            let param = match param {
+                Some(Value::Number(f)) => Some(Value::Integer(f as i32 as Integer)),
+                Some(Value::Integer(i)) => Some(Value::Integer(i as i32 as Integer)),
+                other => other,
+            };
+            match c(lua, cmd, param)? {
+                None => Ok(Value::Nil),
+                Some(text) => {
+                    if let Ok(i) = text.parse::<Integer>() {
+                        Ok(Value::Integer(i))
+                    } else if let Ok(f) = text.parse::<f64>() {
+                        Ok(Value::Number(f))
+                    } else {
+                        Err(mlua::Error::runtime(format!("Invalid result {text}")))
+                    }
+                }
+            }
+        })?,
+    )?;
+
+    let c = command;
+    t.set(
+        "addresscommand",
+        lua.create_function(move |lua, (cmd, param): (String, Option<Value>)| {
+            Ok(c(lua, cmd, param)?
+                .and_then(|r| r.strip_prefix(':').and_then(|h| Handle::from_str_radix(h, 16).ok())))
+        })?,
+    )?;
+
+    let (n, s) = (node.clone(), service.clone());
+    t.set(
+        "error",
+        lua.create_function(move |lua, args: Variadic<Value>| {
+            let mut text = String::new();
+            for (i, v) in args.iter().enumerate() {
+                if i > 0 {
+                    text.push(' ');
+                }
+                text.push_str(&lua_tostring(lua, v)?);
+            }
+            if args.is_empty() {
+                text.push_str("nil");
+            }
+            n.log(s.handle(), text);
+            Ok(())
+        })?,
+    )?;
+
+    let n = node.clone();
+    t.set(
+        "harbor",
+        lua.create_function(move |_, addr: Integer| {
+            let harbor = (addr as u32 >> 24) as Integer;
+            Ok((harbor, harbor != 0 && harbor != n.handles.harbor() as Integer))
+        })?,
+    )?;
+
+    t.set(
+        "callback",
+        lua.create_function(|lua, (f, forward): (Function, Option<bool>)| {
+            let mut st = state(lua)?;
+            st.callback = Some(f);
+            st.forward = forward.unwrap_or(false);
+            Ok(())
+        })?,
+    )?;
+
+    t.set(
+        "pack",
+        lua.create_function(|lua, args: MultiValue| {
+            let args: Vec<Value> = args.into_iter().collect();
+            let data = seri::pack(&args)?;
+            let size = data.len();
+            Ok((state(lua)?.buffers.insert(data), size))
+        })?,
+    )?;
+
+    t.set(
+        "packstring",
+        lua.create_function(|lua, args: MultiValue| {
+            let args: Vec<Value> = args.into_iter().collect();
+            lua.create_string(seri::pack(&args)?)
+        })?,
+    )?;
+
+    t.set(
+        "unpack",
+        lua.create_function(|lua, (msg, size): (Value, Option<Integer>)| unpack(lua, msg, size))?,
+    )?;
+
+    t.set(
+        "tostring",
+        lua.create_function(|lua, (msg, size): (Value, Option<Integer>)| match msg {
+            Value::Nil => Ok(Value::Nil),
+            Value::String(s) => Ok(Value::String(s)),
+            Value::LightUserData(token) => {
+                let size = size_arg(size)?;
+                let st = state(lua)?;
+                let bytes = st.buffers.get(token, size).map_err(buffer_error)?;
+                Ok(Value::String(lua.create_string(bytes)?))
+            }
+            other => {
+                Err(mlua::Error::runtime(format!("skynet.tostring invalid param {}", other.type_name())))
+            }
+        })?,
+    )?;
+
+    t.set(
+        "trash",
+        lua.create_function(|lua, (msg, size): (Value, Option<Integer>)| match token_of(&msg) {
+            Some(token) => {
+                size_arg(size)?;
+                state(lua)?.buffers.take(token, None).map(drop).map_err(buffer_error)
+            }
+            None if matches!(msg, Value::String(_)) => Ok(()),
+            None => Err(mlua::Error::runtime(format!("skynet.trash invalid param {}", msg.type_name()))),
+        })?,
+    )?;
+
+    let n = node.clone();
+    t.set("now", lua.create_function(move |_, ()| Ok(n.clock.now() as Integer))?)?;
+    let n = node.clone();
+    t.set("hpc", lua.create_function(move |_, ()| Ok(n.clock.hpc() as Integer))?)?;
+
+    let (n, s) = (node.clone(), service.clone());
+    t.set(
+        "trace",
+        lua.create_function(move |lua, (tag, user, level): (String, String, Option<Value>)| {
+            let mut text = format!("<TRACE {tag}> {} {user}", n.clock.hpc());
+            if let Some(level) = level.filter(|v| !v.is_nil()) {
+                let mut level = match level {
+                    Value::Integer(l) => l.max(0) as usize,
+                    _ => 1,
+                };
+                let mut frames = 0;
+                while frames < 3 {
+                    let Some(frame) = lua.inspect_stack(level, |d| {
+                        let line = d.current_line();
+                        let src = d.source().source.map(|s| s.into_owned()).unwrap_or_default();
+                        (src, line)
+                    }) else {
+                        break;
+                    };
+                    level += 1;
+                    if let (src, Some(line)) = frame {
+                        text.push_str(if frames == 0 { " : " } else { " " });
+                        text.push_str(&format!("{src}:{line}"));
+                        frames += 1;
+                    }
+                }
+            }
+            n.log(s.handle(), text);
+            Ok(())
+        })?,
+    )?;
+
+    Ok(t)
+}
+
+fn unpack(lua: &Lua, msg: Value, size: Option<Integer>) -> mlua::Result<MultiValue> {
+    match msg {
+        Value::Nil => Ok(MultiValue::new()),
+        Value::String(s) => {
+            let bytes = s.as_bytes();
+            let bytes = match size_arg(size)? {
+                Some(n) if n <= bytes.len() => &bytes[..n],
+                Some(n) => return Err(mlua::Error::runtime(format!("invalid message size {n}"))),
+                None => &bytes[..],
+            };
+            seri::unpack(lua, bytes)
+        }
+        Value::LightUserData(token) => {
+            let size = size_arg(size)?;
+            // Decode straight from the buffer, holding the state borrowed: a finalizer that runs
+            // during decoding and calls into skynet.core gets an error, not an aliased buffer.
+            let st = lua
+                .try_app_data_ref::<VmState>()
+                .map_err(|_| mlua::Error::runtime("skynet.unpack re-entered"))?
+                .ok_or_else(|| mlua::Error::runtime("skynet.core used outside a skybox service"))?;
+            let bytes = st.buffers.get(token, size).map_err(buffer_error)?;
+            seri::unpack(lua, bytes)
+        }
+        other => Err(mlua::Error::runtime(format!("skynet.unpack invalid param {}", other.type_name()))),
+    }
+}

@@ -1,0 +1,199 @@
+//! Lua services: one Lua 5.4 VM per service, booted like skynet's `snlua`.
+//!
+//! The VM gets the native modules (`skynet.core`, `skybox.embed`), a package searcher for the
+//! embedded `lua-guest` library, and the globals skynet's loader expects (`LUA_PATH`,
+//! `LUA_CPATH`, `LUA_SERVICE`, `LUA_PRELOAD`). The loader itself runs in the service's first
+//! message, on a worker, so a launch returns as soon as the VM exists.
+
+mod buffers;
+mod core_api;
+pub mod embed;
+pub mod seri;
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use mlua::{Function, LightUserData, Lua, LuaOptions, StdLib, Value};
+use rustc_hash::FxHashSet;
+
+use crate::core::message::{Handle, Message, ptype};
+use crate::core::node::Node;
+use crate::core::service::{Actor, Service};
+
+pub use buffers::Buffers;
+
+/// Per-VM state the native functions share with the dispatcher (kept in the VM's app data).
+#[derive(Default)]
+pub(crate) struct VmState {
+    pub buffers: Buffers,
+    /// `skynet.core.callback`: the function every message is handed to.
+    pub callback: Option<Function>,
+    /// Forward mode: the dispatcher does not free messages; Lua passes them on or trashes them.
+    pub forward: bool,
+    /// Requests received and not yet answered, as `request_key(source, session)`.
+    pub held: FxHashSet<u64>,
+}
+
+#[inline]
+pub(crate) fn request_key(source: Handle, session: i32) -> u64 {
+    ((source as u64) << 32) | session as u32 as u64
+}
+
+/// A service running in a Lua VM.
+pub struct LuaService {
+    lua: Lua,
+    node: Arc<Node>,
+    handle: Handle,
+    /// The launch arguments, until the loader has run.
+    boot: Option<String>,
+}
+
+/// The `snlua` runtime factory for [`Node::register_runtime`].
+pub fn factory() -> crate::core::node::RuntimeFactory {
+    Box::new(|node, service, args| Ok(Box::new(LuaService::new(node, service, args)?)))
+}
+
+impl LuaService {
+    pub fn new(node: &Arc<Node>, service: &Arc<Service>, args: &str) -> anyhow::Result<LuaService> {
+        // SAFETY: `unsafe_new_with` is needed for the `debug` library, which skynet's Lua code uses
+        // (tracebacks, the registry for memlimit). Lua services are the trusted tier of skybox:
+        // they run operator-supplied code, as in skynet; untrusted code runs as wasm guests.
+        let lua = unsafe { Lua::unsafe_new_with(StdLib::ALL_SAFE | StdLib::DEBUG, LuaOptions::new()) };
+        // skynet runs its VMs with the generational collector: most service garbage dies young.
+        lua.load("collectgarbage('generational')").exec()?;
+        lua.set_app_data(VmState::default());
+        core_api::install(&lua, node, service).context("cannot install skynet.core")?;
+        let globals = lua.globals();
+        for (global, key, default) in [
+            ("LUA_PATH", "lua_path", "./lualib/?.lua;./lualib/?/init.lua"),
+            ("LUA_CPATH", "lua_cpath", "./luaclib/?.so"),
+            ("LUA_SERVICE", "luaservice", "./service/?.lua"),
+        ] {
+            globals.set(global, node.getenv(key).unwrap_or_else(|| default.to_string()))?;
+        }
+        if let Some(preload) = node.getenv("preload") {
+            globals.set("LUA_PRELOAD", preload)?;
+        }
+        // The boot message: the loader runs when the service first gets a worker.
+        service.mailbox.push(Message { source: 0, session: 0, ptype: ptype::SYSTEM, data: Vec::new() });
+        Ok(LuaService { lua, node: node.clone(), handle: service.handle(), boot: Some(args.to_string()) })
+    }
+
+    /// Runs the loader with `"name arg1 arg2 ..."`, as snlua does.
+    fn run_loader(&self, args: &str) -> anyhow::Result<()> {
+        let (code, chunkname) = match self.node.getenv("lualoader") {
+            Some(path) => {
+                let code = std::fs::read_to_string(&path)
+                    .with_context(|| format!("cannot read lualoader {path}"))?;
+                (code, format!("@{path}"))
+            }
+            None => {
+                let src = embed::loader().context("the embedded loader is missing")?;
+                (src.code.to_string(), src.chunkname)
+            }
+        };
+        let loader = self.lua.load(code).set_name(chunkname).into_function()?;
+        loader.call::<()>(args)?;
+        // skynet.memlimit(bytes) leaves the limit in the registry for the host to apply.
+        if let Ok(Some(limit)) = self.lua.named_registry_value::<Option<i64>>("memlimit")
+            && limit > 0
+        {
+            let _ = self.lua.set_memory_limit(limit as usize);
+        }
+        Ok(())
+    }
+
+    fn boot(&mut self, args: String) {
+        if let Err(err) = self.run_loader(&args) {
+            self.node.log(self.handle, format!("lua loader error : {err:#}"));
+            // Tell the launcher (as snlua does) so a pending newservice fails instead of hanging.
+            if let Some(launcher) = self.node.resolve(".launcher") {
+                let _ = self.node.push(
+                    launcher,
+                    Message { source: self.handle, session: 0, ptype: ptype::TEXT, data: b"ERROR".to_vec() },
+                );
+            }
+            self.node.kill(self.handle);
+        }
+    }
+}
+
+impl Actor for LuaService {
+    fn dispatch(&mut self, msg: Message) {
+        if let Some(args) = self.boot.take() {
+            self.boot(args);
+            if msg.source == 0 && msg.session == 0 && msg.ptype == ptype::SYSTEM && msg.data.is_empty() {
+                return;
+            }
+        }
+        let Message { source, session, ptype, data } = msg;
+        let size = data.len();
+        let request = crate::core::message::is_request(ptype, session);
+        let (callback, forward, token) = {
+            let Some(mut state) = self.lua.app_data_mut::<VmState>() else { return };
+            let Some(callback) = state.callback.clone() else {
+                drop(state);
+                self.node.log(
+                    self.handle,
+                    format!("Drop message from :{source:08x} (type={ptype}, size={size}): no callback"),
+                );
+                if request {
+                    self.node.send_error(self.handle, source, session);
+                }
+                return;
+            };
+            if request {
+                state.held.insert(request_key(source, session));
+            }
+            let token = state.buffers.insert(data);
+            (callback, state.forward, token)
+        };
+        let result = callback.call::<()>((ptype, token, size, session, source));
+        if !forward && let Some(mut state) = self.lua.app_data_mut::<VmState>() {
+            // Already gone if Lua sent it on or trashed it.
+            let _ = state.buffers.take(token, None);
+        }
+        if let Err(err) = result {
+            let text = match err {
+                mlua::Error::MemoryError(_) => {
+                    format!("lua memory error : [{source:x} to :{:x} : {session}]", self.handle)
+                }
+                err => format!(
+                    "lua call [{source:x} to :{:x} : {session} msgsz = {size}] error : {err}",
+                    self.handle
+                ),
+            };
+            self.node.log(self.handle, text);
+        }
+    }
+
+    fn take_held_requests(&mut self) -> Vec<(Handle, i32)> {
+        let Some(mut state) = self.lua.app_data_mut::<VmState>() else { return Vec::new() };
+        state.held.drain().map(|k| ((k >> 32) as Handle, k as u32 as i32)).collect()
+    }
+
+    fn memory(&self) -> usize {
+        self.lua.used_memory()
+    }
+}
+
+/// Converts a Lua value to the text `tostring` would give it.
+pub(crate) fn lua_tostring(lua: &Lua, value: &Value) -> mlua::Result<String> {
+    match value {
+        Value::String(s) => Ok(s.to_string_lossy()),
+        Value::Integer(i) => Ok(i.to_string()),
+        Value::Nil => Ok("nil".into()),
+        Value::Boolean(b) => Ok(b.to_string()),
+        other => {
+            let tostring: Function = lua.globals().get("tostring")?;
+            tostring.call::<mlua::LuaString>(other.clone()).map(|s| s.to_string_lossy())
+        }
+    }
+}
+
+pub(crate) fn token_of(value: &Value) -> Option<LightUserData> {
+    match value {
+        Value::LightUserData(ud) => Some(*ud),
+        _ => None,
+    }
+}

@@ -1,0 +1,47 @@
+//! The `skybox` binary: `skybox run CONFIG` or `skybox run --start NAME --path DIR`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "skybox", version, about = "An actor host in the tradition of skynet")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a node from a skynet-style config, or from --start/--path alone.
+    Run {
+        /// The config file (Lua syntax: key = value, include "file", $ENV).
+        config: Option<PathBuf>,
+        /// The start service (overrides the config's `start`).
+        #[arg(long)]
+        start: Option<String>,
+        /// A directory searched for services and Lua modules, before the configured paths.
+        #[arg(long = "path", value_name = "DIR")]
+        paths: Vec<PathBuf>,
+        /// Worker threads (overrides the config's `thread`).
+        #[arg(long)]
+        thread: Option<usize>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run { config, start, paths, thread } => {
+            let options = skybox::launch::RunOptions { config, start, paths, thread };
+            match skybox::launch::run(options) {
+                Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+                Err(err) => {
+                    eprintln!("skybox: {err:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
