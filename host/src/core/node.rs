@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context as _, anyhow, bail};
 use parking_lot::{Condvar, Mutex, RwLock};
@@ -325,10 +325,14 @@ impl Node {
             if let Some(len) = service.mailbox.take_overload() {
                 self.log(service.handle(), format!("May overload, message queue length = {len}"));
             }
-            service.counters.messages_in.fetch_add(1, Ordering::Relaxed);
-            let started = Instant::now();
+            let counters = &service.counters;
+            counters.messages_in.fetch_add(1, Ordering::Relaxed);
+            service.log_message(&msg, self.clock.now());
+            let started = self.clock.hpc();
+            counters.running_since.store(started, Ordering::Relaxed);
             actor.dispatch(msg);
-            service.counters.busy_ns.fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+            counters.running_since.store(0, Ordering::Relaxed);
+            counters.busy_ns.fetch_add(self.clock.hpc().saturating_sub(started), Ordering::Relaxed);
             budget -= 1;
             if budget == 0 || service.is_closed() || self.is_stopping() {
                 break;
@@ -450,9 +454,38 @@ impl Node {
                 }
             },
             "STAT" => self.stat(from, param_str()?).map(Some),
-            // Per-service message logs are not kept; accept the commands so skynet code runs.
-            "LOGON" | "LOGOFF" => Ok(None),
-            "SIGNAL" => Ok(None),
+            "LOGON" | "LOGOFF" => {
+                let handle =
+                    self.resolve(param_str()?).ok_or_else(|| anyhow!("{cmd}: bad address {param:?}"))?;
+                let Some(target) = self.handles.grab(handle) else { return Ok(None) };
+                if cmd == "LOGOFF" {
+                    target.set_message_log(None);
+                    return Ok(None);
+                }
+                let dir = self.getenv("logpath").unwrap_or_else(|| ".".into());
+                let path = PathBuf::from(dir).join(format!("{handle:08x}.log"));
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+                    .with_context(|| format!("LOGON: cannot open {}", path.display()))?;
+                self.log(handle, format!("Open log file {}", path.display()));
+                target.set_message_log(Some(file));
+                Ok(None)
+            }
+            "SIGNAL" => {
+                let p = param_str()?;
+                let (addr, signal) = p.split_once(' ').unwrap_or((p, "0"));
+                let signal: i32 =
+                    signal.trim().parse().with_context(|| format!("SIGNAL: bad signal {signal}"))?;
+                let handle =
+                    self.resolve(addr.trim()).ok_or_else(|| anyhow!("SIGNAL: bad address {addr}"))?;
+                if let Some(target) = self.handles.grab(handle) {
+                    self.log(me, format!("Send signal {signal} to :{handle:08x}"));
+                    target.interrupt(signal);
+                }
+                Ok(None)
+            }
             _ => bail!("unknown command {cmd}"),
         }
     }
@@ -463,7 +496,11 @@ impl Node {
             "mqlen" => service.mqlen().to_string(),
             "endless" => u8::from(service.take_endless()).to_string(),
             "cpu" => format!("{:.6}", c.busy_ns.load(Ordering::Relaxed) as f64 / 1e9),
-            "time" => "0".to_string(),
+            "time" => {
+                let since = c.running_since.load(Ordering::Relaxed);
+                let secs = if since == 0 { 0.0 } else { self.clock.hpc().saturating_sub(since) as f64 / 1e9 };
+                format!("{secs:.6}")
+            }
             "message" => c.messages_in.load(Ordering::Relaxed).to_string(),
             "messages_out" => c.messages_out.load(Ordering::Relaxed).to_string(),
             "mqpeak" => service.mailbox.peak().to_string(),

@@ -1,6 +1,8 @@
 //! A service: an address, a mailbox and the runtime (Lua VM, wasm instance) that handles its
 //! messages.
 
+use std::fs::File;
+use std::io::{BufWriter, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 
@@ -24,6 +26,11 @@ pub trait Actor: Send {
     }
 }
 
+/// Stops the handler a runtime is running right now, from another thread (SIGNAL, the monitor).
+pub trait Interrupter: Send + Sync {
+    fn interrupt(&self, signal: i32);
+}
+
 /// Per-service counters, readable from any thread.
 #[derive(Default)]
 pub struct Counters {
@@ -31,6 +38,9 @@ pub struct Counters {
     pub messages_out: AtomicU64,
     /// Nanoseconds spent running this service's messages.
     pub busy_ns: AtomicU64,
+    /// When the message being handled started (host clock, ns), 0 while idle. Read by STAT
+    /// "time" and by the monitor.
+    pub running_since: AtomicU64,
 }
 
 pub struct Service {
@@ -46,6 +56,10 @@ pub struct Service {
     /// Set by the monitor when a message runs past the endless-loop limit.
     pub(crate) endless: AtomicBool,
     pub counters: Counters,
+    /// `LOGON`: every message this service receives is also written here.
+    message_log: parking_lot::Mutex<Option<BufWriter<File>>>,
+    logging: AtomicBool,
+    interrupter: std::sync::OnceLock<Arc<dyn Interrupter>>,
 }
 
 impl Service {
@@ -59,6 +73,9 @@ impl Service {
             closed: AtomicBool::new(false),
             endless: AtomicBool::new(false),
             counters: Counters::default(),
+            message_log: parking_lot::Mutex::new(None),
+            logging: AtomicBool::new(false),
+            interrupter: std::sync::OnceLock::new(),
         }
     }
 
@@ -102,6 +119,49 @@ impl Service {
 
     pub fn mqlen(&self) -> usize {
         self.mailbox.len()
+    }
+
+    /// Starts (`Some`) or stops (`None`) the message log of this service.
+    pub fn set_message_log(&self, file: Option<File>) {
+        let mut log = self.message_log.lock();
+        if let Some(mut old) = log.take() {
+            let _ = old.flush();
+        }
+        self.logging.store(file.is_some(), Ordering::Relaxed);
+        *log = file.map(BufWriter::new);
+    }
+
+    /// Writes `msg` to the message log if one is on: `:source type session tick hexpayload`.
+    #[inline]
+    pub fn log_message(&self, msg: &Message, tick: u64) {
+        if !self.logging.load(Ordering::Relaxed) {
+            return;
+        }
+        if let Some(out) = self.message_log.lock().as_mut() {
+            let _ = write!(out, ":{:08x} {} {} {} ", msg.source, msg.ptype, msg.session, tick);
+            for byte in &msg.data {
+                let _ = write!(out, "{byte:02x}");
+            }
+            let _ = writeln!(out);
+            let _ = out.flush();
+        }
+    }
+
+    /// Set once by the runtime that can interrupt its handlers.
+    pub fn set_interrupter(&self, interrupter: Arc<dyn Interrupter>) {
+        let _ = self.interrupter.set(interrupter);
+    }
+
+    /// Interrupts the message running now, if any; false if nothing was running or the runtime
+    /// cannot be interrupted.
+    pub fn interrupt(&self, signal: i32) -> bool {
+        match self.interrupter.get() {
+            Some(i) if self.counters.running_since.load(Ordering::Relaxed) != 0 => {
+                i.interrupt(signal);
+                true
+            }
+            _ => false,
+        }
     }
 
     pub fn take_endless(&self) -> bool {

@@ -8,8 +8,10 @@
 mod buffers;
 mod core_api;
 pub mod embed;
+mod interrupt;
 pub mod seri;
 
+use std::mem::ManuallyDrop;
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -18,7 +20,8 @@ use rustc_hash::FxHashSet;
 
 use crate::core::message::{Handle, Message, ptype};
 use crate::core::node::Node;
-use crate::core::service::{Actor, Service};
+use crate::core::service::{Actor, Interrupter, Service};
+use interrupt::Interrupt;
 
 pub use buffers::Buffers;
 
@@ -41,7 +44,9 @@ pub(crate) fn request_key(source: Handle, session: i32) -> u64 {
 
 /// A service running in a Lua VM.
 pub struct LuaService {
-    lua: Lua,
+    /// Dropped by hand, before `interrupt` is closed for good (see `Drop`).
+    lua: ManuallyDrop<Lua>,
+    interrupt: Arc<Interrupt>,
     node: Arc<Node>,
     handle: Handle,
     /// The launch arguments, until the loader has run.
@@ -63,6 +68,9 @@ impl LuaService {
         lua.load("collectgarbage('generational')").exec()?;
         lua.set_app_data(VmState::default());
         core_api::install(&lua, node, service).context("cannot install skynet.core")?;
+        let interrupt = Arc::new(Interrupt::default());
+        interrupt.install(&lua).context("cannot install coroutine tracking")?;
+        service.set_interrupter(interrupt.clone());
         let globals = lua.globals();
         for (global, key, default) in [
             ("LUA_PATH", "lua_path", "./lualib/?.lua;./lualib/?/init.lua"),
@@ -76,7 +84,13 @@ impl LuaService {
         }
         // The boot message: the loader runs when the service first gets a worker.
         service.mailbox.push(Message { source: 0, session: 0, ptype: ptype::SYSTEM, data: Vec::new() });
-        Ok(LuaService { lua, node: node.clone(), handle: service.handle(), boot: Some(args.to_string()) })
+        Ok(LuaService {
+            lua: ManuallyDrop::new(lua),
+            interrupt,
+            node: node.clone(),
+            handle: service.handle(),
+            boot: Some(args.to_string()),
+        })
     }
 
     /// Runs the loader with `"name arg1 arg2 ..."`, as snlua does.
@@ -118,8 +132,25 @@ impl LuaService {
     }
 }
 
+impl Interrupter for Interrupt {
+    fn interrupt(&self, signal: i32) {
+        self.signal(signal);
+    }
+}
+
+impl Drop for LuaService {
+    fn drop(&mut self) {
+        self.interrupt.close();
+        // SAFETY: `lua` is not used after this point; finalizers run by lua_close may resume
+        // coroutines and mark them active, hence the second close.
+        unsafe { ManuallyDrop::drop(&mut self.lua) };
+        self.interrupt.close();
+    }
+}
+
 impl Actor for LuaService {
     fn dispatch(&mut self, msg: Message) {
+        self.interrupt.reset();
         if let Some(args) = self.boot.take() {
             self.boot(args);
             if msg.source == 0 && msg.session == 0 && msg.ptype == ptype::SYSTEM && msg.data.is_empty() {

@@ -1,0 +1,175 @@
+//! Interrupting a running Lua handler from another thread (skynet's SIGNAL, the endless-loop
+//! monitor).
+//!
+//! Lua hooks are per coroutine, so the VM must know which coroutine runs right now: skybox
+//! replaces `coroutine.resume` with a native one that records the active `lua_State` on the
+//! way in and out. To interrupt, another thread sets `trap` and installs a count hook on the
+//! active coroutine; the hook raises `"signal N"` inside the handler, which fails like any Lua
+//! error (its caller gets an error reply) and the service goes on with its next message. A resume
+//! that starts while `trap` is set hooks the resumed coroutine too, so a signal that hits a
+//! coroutine just as it yields is not lost.
+//!
+//! The active state may be a coroutine that finishes and is collected right after it is read.
+//! `signaling` closes that window: a signaller raises it before reading `active` and lowers it
+//! after `lua_sethook`; the VM thread, after switching `active` away from a coroutine, waits
+//! until `signaling` is down, so a state is never freed while a signaller may still use it.
+
+use std::ffi::{c_int, c_void};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, Ordering};
+
+use mlua::Lua;
+use mlua::ffi::{self, lua_Debug, lua_State};
+
+const REGISTRY_KEY: &std::ffi::CStr = c"skybox.interrupt";
+
+#[derive(Default)]
+pub struct Interrupt {
+    main: AtomicPtr<lua_State>,
+    active: AtomicPtr<lua_State>,
+    signaling: AtomicBool,
+    trap: AtomicBool,
+    signal: AtomicI32,
+}
+
+impl Interrupt {
+    /// Asks the running handler to stop with `"signal N"`.
+    pub fn signal(&self, signal: i32) {
+        self.signal.store(signal, Ordering::Relaxed);
+        self.trap.store(true, Ordering::SeqCst);
+        self.signaling.store(true, Ordering::SeqCst);
+        let state = self.active.load(Ordering::SeqCst);
+        if !state.is_null() {
+            // SAFETY: `state` is live: the VM thread does not let it go (switch away and then
+            // free it) while `signaling` is up (see `switch_to`). lua_sethook only stores the
+            // hook fields and sets the call-info traps; it is the call Lua documents as usable
+            // asynchronously (from signal handlers), and skynet uses it the same way.
+            unsafe { ffi::lua_sethook(state, Some(signal_hook), ffi::LUA_MASKCOUNT, 1) };
+        }
+        self.signaling.store(false, Ordering::SeqCst);
+    }
+
+    /// Drops a signal that arrived between messages, at the start of the next one.
+    pub fn reset(&self) {
+        if self.trap.swap(false, Ordering::SeqCst) {
+            let main = self.main.load(Ordering::Relaxed);
+            // SAFETY: called on the VM's own thread before it runs any Lua code; the main state
+            // lives as long as the VM.
+            unsafe { ffi::lua_sethook(main, None, 0, 0) };
+        }
+    }
+
+    fn switch_to(&self, state: *mut lua_State) {
+        self.active.store(state, Ordering::SeqCst);
+        while self.signaling.load(Ordering::SeqCst) {
+            std::hint::spin_loop();
+        }
+    }
+
+    /// Called before the VM is closed: no signaller may touch its states from now on.
+    pub fn close(&self) {
+        self.switch_to(std::ptr::null_mut());
+    }
+
+    /// Installs the tracking `coroutine.resume` (and a `coroutine.wrap` built on it) in `lua` and
+    /// marks its main state active. `self` must outlive the VM (the VM keeps a raw pointer).
+    pub fn install(&self, lua: &Lua) -> mlua::Result<()> {
+        let me = self as *const Interrupt as *mut c_void;
+        lua.exec_raw_lua(|raw| {
+            let state = raw.state();
+            // SAFETY: balanced stack use on the main state, outside any running Lua code; the
+            // pushed closure's upvalue points at `self`, which the caller keeps alive.
+            unsafe {
+                ffi::lua_getglobal(state, c"coroutine".as_ptr());
+                ffi::lua_pushlightuserdata(state, me);
+                ffi::lua_pushcclosure(state, tracking_resume, 1);
+                ffi::lua_setfield(state, -2, c"resume".as_ptr());
+                ffi::lua_pop(state, 1);
+                ffi::lua_pushlightuserdata(state, me);
+                ffi::lua_setfield(state, ffi::LUA_REGISTRYINDEX, REGISTRY_KEY.as_ptr());
+            }
+            self.main.store(state, Ordering::SeqCst);
+            self.active.store(state, Ordering::SeqCst);
+        });
+        lua.load(
+            r#"
+            local create, resume, close = coroutine.create, coroutine.resume, coroutine.close
+            local function unwrap(co, ok, ...)
+                if ok then return ... end
+                close(co)
+                error((...), 0)
+            end
+            coroutine.wrap = function(f)
+                local co = create(f)
+                return function(...) return unwrap(co, resume(co, ...)) end
+            end
+            "#,
+        )
+        .set_name("=[skybox coroutine.wrap]")
+        .exec()
+    }
+}
+
+/// `coroutine.resume` with the same results as Lua's, recording the active coroutine.
+unsafe extern "C-unwind" fn tracking_resume(state: *mut lua_State) -> c_int {
+    // SAFETY: called by Lua as a C function with the upvalue set up in `install`; all stack
+    // operations follow lua_resume's documented protocol (as luaB_coresume does).
+    unsafe {
+        let interrupt = &*(ffi::lua_touserdata(state, ffi::lua_upvalueindex(1)) as *const Interrupt);
+        let co = ffi::lua_tothread(state, 1);
+        if co.is_null() {
+            return ffi::luaL_error(state, c"bad argument #1 to 'resume' (coroutine expected)".as_ptr());
+        }
+        let nargs = ffi::lua_gettop(state) - 1;
+        if ffi::lua_checkstack(co, nargs) == 0 {
+            ffi::lua_pushboolean(state, 0);
+            ffi::lua_pushstring(state, c"too many arguments to resume".as_ptr());
+            return 2;
+        }
+        ffi::lua_xmove(state, co, nargs);
+        interrupt.switch_to(co);
+        if interrupt.trap.load(Ordering::Relaxed) {
+            ffi::lua_sethook(co, Some(signal_hook), ffi::LUA_MASKCOUNT, 1);
+        }
+        let mut nres: c_int = 0;
+        let status = ffi::lua_resume(co, state, nargs, &mut nres);
+        interrupt.switch_to(state);
+        if status == ffi::LUA_OK || status == ffi::LUA_YIELD {
+            if ffi::lua_checkstack(state, nres + 1) == 0 {
+                ffi::lua_pop(co, nres);
+                ffi::lua_pushboolean(state, 0);
+                ffi::lua_pushstring(state, c"too many results to resume".as_ptr());
+                return 2;
+            }
+            ffi::lua_pushboolean(state, 1);
+            ffi::lua_xmove(co, state, nres);
+            nres + 1
+        } else {
+            ffi::lua_pushboolean(state, 0);
+            ffi::lua_xmove(co, state, 1);
+            2
+        }
+    }
+}
+
+/// The count hook a signal installs: removes itself and raises `"signal N"` in the running code.
+unsafe extern "C-unwind" fn signal_hook(state: *mut lua_State, _ar: *mut lua_Debug) {
+    // SAFETY: runs inside the VM on the thread executing `state`; the registry entry was set by
+    // `install` and points at an `Interrupt` that outlives the VM. Raising an error from a hook is
+    // the documented way to abort running code; no Rust value with a destructor is live here.
+    unsafe {
+        ffi::lua_sethook(state, None, 0, 0);
+        ffi::lua_getfield(state, ffi::LUA_REGISTRYINDEX, REGISTRY_KEY.as_ptr());
+        let interrupt = ffi::lua_touserdata(state, -1) as *const Interrupt;
+        ffi::lua_pop(state, 1);
+        let signal = if interrupt.is_null() {
+            0
+        } else {
+            (*interrupt).trap.store(false, Ordering::Relaxed);
+            (*interrupt).signal.load(Ordering::Relaxed)
+        };
+        let text = std::ffi::CString::new(format!("signal {signal}")).unwrap_or_default();
+        ffi::lua_pushstring(state, text.as_ptr());
+        drop(text);
+        ffi::lua_error(state);
+    }
+}
