@@ -126,16 +126,42 @@ impl Node {
             }
         }
         self.global.wake_all();
-        let joins = std::mem::take(&mut *self.joins.lock());
-        for join in joins {
-            let _ = join.join();
-        }
+        self.join_threads();
         // Services still registered (an abort) release their runtimes here, on this thread.
         for service in self.handles.all() {
             self.kill(service.handle());
         }
         self.logger.shutdown();
         self.exit_code.load(Ordering::SeqCst)
+    }
+
+    /// Joins the workers and the timer. A worker stuck in a handler (an endless loop) is first
+    /// interrupted, then left behind: a stop must not hang.
+    fn join_threads(&self) {
+        const GRACE: Duration = Duration::from_secs(1);
+        let started = std::time::Instant::now();
+        let mut interrupted = false;
+        let mut joins = std::mem::take(&mut *self.joins.lock());
+        loop {
+            let (done, busy): (Vec<_>, Vec<_>) = joins.into_iter().partition(|j| j.is_finished());
+            for join in done {
+                let _ = join.join();
+            }
+            joins = busy;
+            if joins.is_empty() {
+                return;
+            }
+            if started.elapsed() > GRACE && !interrupted {
+                interrupted = true;
+                for service in self.handles.all() {
+                    service.interrupt(0);
+                }
+            } else if started.elapsed() > GRACE * 3 {
+                self.log(0, format!("{} thread(s) still busy at exit; not waiting for them", joins.len()));
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     pub fn is_stopping(&self) -> bool {
@@ -187,16 +213,10 @@ impl Node {
         self.push(dest, Message { source, session, ptype, data })
     }
 
-    /// Resolves `:0000000a` or `.name` to a handle.
+    /// Resolves `:0000000a`, `.name` or a global `NAME` to a handle. A standalone node keeps
+    /// global names in the same table as local ones (skynet's harbor 0 behaves the same).
     pub fn resolve(&self, name: &str) -> Option<Handle> {
-        if name.starts_with(':') {
-            parse_handle(name)
-        } else if name.starts_with('.') {
-            self.handles.find_name(name)
-        } else {
-            // Global names need a cluster; a standalone node has none.
-            None
-        }
+        if name.starts_with(':') { parse_handle(name) } else { self.handles.find_name(name) }
     }
 
     /// Tells `to` that request `session` failed (an ERROR message from `from`).
@@ -387,10 +407,7 @@ impl Node {
             }
             "REG" => match param {
                 None | Some("") => Ok(Some(format_handle(me))),
-                Some(name) if name.starts_with('.') => {
-                    Ok(self.handles.bind_name(name, me).then(|| name.to_string()))
-                }
-                Some(name) => bail!("REG {name}: only local names (.name) exist on a standalone node"),
+                Some(name) => Ok(self.handles.bind_name(name, me).then(|| name.to_string())),
             },
             "QUERY" => {
                 let name = param_str()?;
@@ -400,9 +417,6 @@ impl Node {
                 let p = param_str()?;
                 let (name, addr) = p.split_once(' ').ok_or_else(|| anyhow!("NAME needs '.name :address'"))?;
                 let handle = parse_handle(addr.trim()).ok_or_else(|| anyhow!("NAME: bad address {addr}"))?;
-                if !name.starts_with('.') {
-                    bail!("NAME {name}: only local names (.name) exist on a standalone node");
-                }
                 Ok(self.handles.bind_name(name, handle).then(|| name.to_string()))
             }
             "EXIT" => {

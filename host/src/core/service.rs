@@ -93,11 +93,12 @@ impl Service {
         &self.launch
     }
 
-    /// A fresh session id: positive, never 0, wrapping from `i32::MAX` back to 1.
+    /// A fresh session id: positive, never 0, wrapping from `i32::MAX` back to 1 (as skynet's
+    /// `skynet_context_newsession`; skynet.lua's wrap-around guard relies on this range).
     pub fn new_session(&self) -> i32 {
         loop {
             let prev = self.session.load(Ordering::Relaxed);
-            let next = if (0..i32::MAX - 1).contains(&prev) { prev + 1 } else { 1 };
+            let next = if (0..i32::MAX).contains(&prev) { prev + 1 } else { 1 };
             if self.session.compare_exchange_weak(prev, next, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
                 return next;
             }
@@ -178,8 +179,8 @@ mod tests {
         let s = Service::new(1, "t");
         assert_eq!(s.new_session(), 1);
         assert_eq!(s.new_session(), 2);
-        s.set_session_for_test(i32::MAX - 2);
-        assert_eq!(s.new_session(), i32::MAX - 1);
+        s.set_session_for_test(i32::MAX - 1);
+        assert_eq!(s.new_session(), i32::MAX);
         assert_eq!(s.new_session(), 1);
     }
 }
