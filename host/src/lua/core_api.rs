@@ -276,9 +276,8 @@ fn core_table(lua: &Lua, node: &Arc<Node>, service: &Arc<Service>) -> mlua::Resu
 
     t.set(
         "pack",
-        lua.create_function(|lua, args: MultiValue| {
-            let args: Vec<Value> = args.into_iter().collect();
-            let data = seri::pack(&args)?;
+        lua.create_function(|lua, mut args: MultiValue| {
+            let data = seri::pack(args.make_contiguous())?;
             let size = data.len();
             Ok((state(lua)?.buffers.insert(data), size))
         })?,
@@ -286,9 +285,8 @@ fn core_table(lua: &Lua, node: &Arc<Node>, service: &Arc<Service>) -> mlua::Resu
 
     t.set(
         "packstring",
-        lua.create_function(|lua, args: MultiValue| {
-            let args: Vec<Value> = args.into_iter().collect();
-            lua.create_string(seri::pack(&args)?)
+        lua.create_function(|lua, mut args: MultiValue| {
+            lua.create_string(seri::pack(args.make_contiguous())?)
         })?,
     )?;
 
