@@ -298,13 +298,14 @@ fn core_table(lua: &Lua, node: &Arc<Node>, service: &Arc<Service>) -> mlua::Resu
     t.set(
         "tostring",
         lua.create_function(|lua, (msg, size): (Value, Option<Integer>)| match msg {
-            Value::Nil => Ok(Value::Nil),
-            Value::String(s) => Ok(Value::String(s)),
+            // skynet returns no value at all for a nil message.
+            Value::Nil => Ok(MultiValue::new()),
+            Value::String(s) => Ok(MultiValue::from_iter([Value::String(s)])),
             Value::LightUserData(token) => {
                 let size = size_arg(size)?;
                 let st = state(lua)?;
                 let bytes = st.buffers.get(token, size).map_err(buffer_error)?;
-                Ok(Value::String(lua.create_string(bytes)?))
+                Ok(MultiValue::from_iter([Value::String(lua.create_string(bytes)?)]))
             }
             other => {
                 Err(mlua::Error::runtime(format!("skynet.tostring invalid param {}", other.type_name())))

@@ -119,7 +119,11 @@ impl LuaService {
 
     fn boot(&mut self, args: String) {
         if let Err(err) = self.run_loader(&args) {
-            self.node.log(self.handle, format!("lua loader error : {err:#}"));
+            let text = match err.downcast_ref::<mlua::Error>() {
+                Some(lua_err) => error_text(lua_err),
+                None => format!("{err:#}"),
+            };
+            self.node.log(self.handle, format!("lua loader error : {text}"));
             // Tell the launcher (as snlua does) so a pending newservice fails instead of hanging.
             if let Some(launcher) = self.node.resolve(".launcher") {
                 let _ = self.node.push(
@@ -205,6 +209,17 @@ impl Actor for LuaService {
 
     fn memory(&self) -> usize {
         self.lua.used_memory()
+    }
+}
+
+/// The text of a Lua error as skynet logs it: the error value (with the traceback Lua code put in
+/// it), without mlua's "runtime error:" framing.
+pub(crate) fn error_text(err: &mlua::Error) -> String {
+    match err {
+        mlua::Error::RuntimeError(msg) | mlua::Error::SyntaxError { message: msg, .. } => msg.clone(),
+        mlua::Error::CallbackError { traceback, cause } => format!("{}\n{traceback}", error_text(cause)),
+        mlua::Error::MemoryError(_) => "not enough memory".into(),
+        other => other.to_string(),
     }
 }
 
