@@ -8,6 +8,18 @@ use anyhow::{Context as _, bail};
 use crate::config::Config;
 use crate::core::node::{Node, NodeConfig};
 
+/// Config keys and their defaults.
+const DEFAULTS: &[(&str, &str)] = &[
+    ("thread", "8"),
+    ("harbor", "0"),
+    ("start", "main"),
+    ("bootstrap", "snlua bootstrap"),
+    ("luaservice", "./service/?.lua"),
+    ("lua_path", "./lualib/?.lua;./lualib/?/init.lua"),
+    ("lua_cpath", "./luaclib/?.so"),
+    ("logpath", "."),
+];
+
 /// What `skybox run` was given on the command line.
 #[derive(Debug, Default)]
 pub struct RunOptions {
@@ -65,8 +77,11 @@ pub fn run(options: RunOptions) -> anyhow::Result<i32> {
     if !(0..=255).contains(&harbor) {
         bail!("config key 'harbor' must be between 0 and 255, got {harbor}");
     }
-    if config.get("start").is_none() {
-        config.set("start", "main");
+    // Defaults are written into the environment, as skynet does, so getenv sees what is in force.
+    for (key, default) in DEFAULTS {
+        if config.get(key).is_none() {
+            config.set(key, *default);
+        }
     }
     let bootstrap = config.get("bootstrap").unwrap_or("snlua bootstrap").to_string();
     let start = config.get("start").unwrap_or("main").to_string();

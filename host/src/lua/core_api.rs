@@ -6,7 +6,9 @@
 
 use std::sync::Arc;
 
-use mlua::{Function, Integer, Lua, MultiValue, Table, Value, Variadic};
+use mlua::{
+    FromLuaMulti, Function, Integer, IntoLuaMulti, LightUserData, Lua, MultiValue, Table, Value, Variadic,
+};
 
 use super::{VmState, embed, lua_tostring, request_key, seri, token_of};
 use crate::core::message::{Handle, is_request, ptype};
@@ -119,7 +121,7 @@ fn send_message(
     session: Value,
     msg: Value,
     size: Option<Integer>,
-) -> mlua::Result<Value> {
+) -> mlua::Result<Option<Integer>> {
     let dest = destination(node, &addr)?;
     let ptype = (ptype & 0xff) as u8;
     let session = match session {
@@ -129,7 +131,7 @@ fn send_message(
         other => return Err(mlua::Error::runtime(format!("invalid session {}", other.type_name()))),
     };
     let data = message_bytes(lua, &msg, size)?;
-    let Some(dest) = dest else { return Ok(Value::Nil) };
+    let Some(dest) = dest else { return Ok(None) };
     {
         let mut st = state(lua)?;
         if ptype == ptype::RESPONSE || ptype == ptype::ERROR {
@@ -143,8 +145,8 @@ fn send_message(
         }
     }
     match node.send(me, source, dest, ptype, session, data) {
-        Ok(()) => Ok(Value::Integer(session as Integer)),
-        Err(SendError::NoDestination) => Ok(Value::Nil),
+        Ok(()) => Ok(Some(session as Integer)),
+        Err(SendError::NoDestination) => Ok(None),
     }
 }
 
@@ -158,15 +160,65 @@ fn opt_param(lua: &Lua, v: Option<Value>) -> mlua::Result<Option<String>> {
     }
 }
 
+/// Marks a failed call in the values a guarded function returns; never a valid buffer token
+/// (tokens carry a generation in their high bits).
+const FAILED: LightUserData = LightUserData(std::ptr::dangling_mut::<std::ffi::c_void>());
+
+/// A native function that reports failure as `FAILED, message` instead of raising: mlua raises
+/// errors from Rust as userdata, and Lua code (skynet's included) expects error strings. The
+/// shim from [`wrap_raising`] turns the pair into a plain `error(message)`.
+fn guarded<A, R, F>(lua: &Lua, f: F) -> mlua::Result<Function>
+where
+    A: FromLuaMulti,
+    R: IntoLuaMulti,
+    F: Fn(&Lua, A) -> mlua::Result<R> + Send + 'static,
+{
+    lua.create_function(move |lua, args: MultiValue| {
+        let result = A::from_lua_multi(args, lua).and_then(|a| f(lua, a)).and_then(|r| r.into_lua_multi(lua));
+        match result {
+            Ok(values) => Ok(values),
+            Err(err) => {
+                let text = lua.create_string(super::error_text(&err))?;
+                Ok(MultiValue::from_iter([Value::LightUserData(FAILED), Value::String(text)]))
+            }
+        }
+    })
+}
+
+/// Builds the module table: each guarded function behind a Lua shim that raises its message.
+fn wrap_raising(lua: &Lua, raw: Table) -> mlua::Result<Table> {
+    lua.load(
+        r#"
+        local raw, FAILED = ...
+        local error = error
+        local select = select
+        local function check(...)
+            if ... == FAILED then error((select(2, ...)), 2) end
+            return ...
+        end
+        local module = {}
+        for name, f in pairs(raw) do
+            module[name] = function(...) return check(f(...)) end
+        end
+        return module
+        "#,
+    )
+    .set_name("=[skynet.core]")
+    .call((raw, Value::LightUserData(FAILED)))
+}
+
 fn core_table(lua: &Lua, node: &Arc<Node>, service: &Arc<Service>) -> mlua::Result<Table> {
     let t = lua.create_table_with_capacity(0, 20)?;
 
     let (n, s) = (node.clone(), service.clone());
     t.set(
         "send",
-        lua.create_function(
+        guarded(
+            lua,
             move |lua, (addr, ptype, session, msg, size): (Value, Integer, Value, Value, Option<Integer>)| {
+                // skynet returns no value at all for a dead destination.
                 send_message(lua, &n, &s, s.handle(), addr, ptype, session, msg, size)
+                    .map(Variadic::from_iter)
             },
         )?,
     )?;
@@ -174,7 +226,8 @@ fn core_table(lua: &Lua, node: &Arc<Node>, service: &Arc<Service>) -> mlua::Resu
     let (n, s) = (node.clone(), service.clone());
     t.set(
         "redirect",
-        lua.create_function(
+        guarded(
+            lua,
             move |lua,
                   (addr, source, ptype, session, msg, size): (
                 Value,
@@ -183,12 +236,15 @@ fn core_table(lua: &Lua, node: &Arc<Node>, service: &Arc<Service>) -> mlua::Resu
                 Value,
                 Value,
                 Option<Integer>,
-            )| { send_message(lua, &n, &s, source as Handle, addr, ptype, session, msg, size) },
+            )| {
+                send_message(lua, &n, &s, source as Handle, addr, ptype, session, msg, size)
+                    .map(Variadic::from_iter)
+            },
         )?,
     )?;
 
     let s = service.clone();
-    t.set("genid", lua.create_function(move |_, ()| Ok(s.new_session()))?)?;
+    t.set("genid", guarded(lua, move |_, ()| Ok(s.new_session()))?)?;
 
     let (n, s) = (node.clone(), service.clone());
     let command = move |lua: &Lua, cmd: String, param: Option<Value>| -> mlua::Result<Option<String>> {
@@ -198,15 +254,12 @@ fn core_table(lua: &Lua, node: &Arc<Node>, service: &Arc<Service>) -> mlua::Resu
     let command = Arc::new(command);
 
     let c = command.clone();
-    t.set(
-        "command",
-        lua.create_function(move |lua, (cmd, param): (String, Option<Value>)| c(lua, cmd, param))?,
-    )?;
+    t.set("command", guarded(lua, move |lua, (cmd, param): (String, Option<Value>)| c(lua, cmd, param))?)?;
 
     let c = command.clone();
     t.set(
         "intcommand",
-        lua.create_function(move |lua, (cmd, param): (String, Option<Value>)| {
+        guarded(lua, move |lua, (cmd, param): (String, Option<Value>)| {
             let param = match param {
                 Some(Value::Number(f)) => Some(Value::Integer(f as i32 as Integer)),
                 Some(Value::Integer(i)) => Some(Value::Integer(i as i32 as Integer)),
@@ -230,7 +283,7 @@ fn core_table(lua: &Lua, node: &Arc<Node>, service: &Arc<Service>) -> mlua::Resu
     let c = command;
     t.set(
         "addresscommand",
-        lua.create_function(move |lua, (cmd, param): (String, Option<Value>)| {
+        guarded(lua, move |lua, (cmd, param): (String, Option<Value>)| {
             Ok(c(lua, cmd, param)?
                 .and_then(|r| r.strip_prefix(':').and_then(|h| Handle::from_str_radix(h, 16).ok())))
         })?,
@@ -239,7 +292,7 @@ fn core_table(lua: &Lua, node: &Arc<Node>, service: &Arc<Service>) -> mlua::Resu
     let (n, s) = (node.clone(), service.clone());
     t.set(
         "error",
-        lua.create_function(move |lua, args: Variadic<Value>| {
+        guarded(lua, move |lua, args: Variadic<Value>| {
             let mut text = String::new();
             for (i, v) in args.iter().enumerate() {
                 if i > 0 {
@@ -258,7 +311,7 @@ fn core_table(lua: &Lua, node: &Arc<Node>, service: &Arc<Service>) -> mlua::Resu
     let n = node.clone();
     t.set(
         "harbor",
-        lua.create_function(move |_, addr: Integer| {
+        guarded(lua, move |_, addr: Integer| {
             let harbor = (addr as u32 >> 24) as Integer;
             Ok((harbor, harbor != 0 && harbor != n.handles.harbor() as Integer))
         })?,
@@ -266,7 +319,7 @@ fn core_table(lua: &Lua, node: &Arc<Node>, service: &Arc<Service>) -> mlua::Resu
 
     t.set(
         "callback",
-        lua.create_function(|lua, (f, forward): (Function, Option<bool>)| {
+        guarded(lua, |lua, (f, forward): (Function, Option<bool>)| {
             let mut st = state(lua)?;
             st.callback = Some(f);
             st.forward = forward.unwrap_or(false);
@@ -276,7 +329,7 @@ fn core_table(lua: &Lua, node: &Arc<Node>, service: &Arc<Service>) -> mlua::Resu
 
     t.set(
         "pack",
-        lua.create_function(|lua, mut args: MultiValue| {
+        guarded(lua, |lua, mut args: MultiValue| {
             let data = seri::pack(args.make_contiguous())?;
             let size = data.len();
             Ok((state(lua)?.buffers.insert(data), size))
@@ -285,19 +338,14 @@ fn core_table(lua: &Lua, node: &Arc<Node>, service: &Arc<Service>) -> mlua::Resu
 
     t.set(
         "packstring",
-        lua.create_function(|lua, mut args: MultiValue| {
-            lua.create_string(seri::pack(args.make_contiguous())?)
-        })?,
+        guarded(lua, |lua, mut args: MultiValue| lua.create_string(seri::pack(args.make_contiguous())?))?,
     )?;
 
-    t.set(
-        "unpack",
-        lua.create_function(|lua, (msg, size): (Value, Option<Integer>)| unpack(lua, msg, size))?,
-    )?;
+    t.set("unpack", guarded(lua, |lua, (msg, size): (Value, Option<Integer>)| unpack(lua, msg, size))?)?;
 
     t.set(
         "tostring",
-        lua.create_function(|lua, (msg, size): (Value, Option<Integer>)| match msg {
+        guarded(lua, |lua, (msg, size): (Value, Option<Integer>)| match msg {
             // skynet returns no value at all for a nil message.
             Value::Nil => Ok(MultiValue::new()),
             Value::String(s) => Ok(MultiValue::from_iter([Value::String(s)])),
@@ -315,7 +363,7 @@ fn core_table(lua: &Lua, node: &Arc<Node>, service: &Arc<Service>) -> mlua::Resu
 
     t.set(
         "trash",
-        lua.create_function(|lua, (msg, size): (Value, Option<Integer>)| match token_of(&msg) {
+        guarded(lua, |lua, (msg, size): (Value, Option<Integer>)| match token_of(&msg) {
             Some(token) => {
                 size_arg(size)?;
                 state(lua)?.buffers.take(token, None).map(drop).map_err(buffer_error)
@@ -326,14 +374,14 @@ fn core_table(lua: &Lua, node: &Arc<Node>, service: &Arc<Service>) -> mlua::Resu
     )?;
 
     let n = node.clone();
-    t.set("now", lua.create_function(move |_, ()| Ok(n.clock.now() as Integer))?)?;
+    t.set("now", guarded(lua, move |_, ()| Ok(n.clock.now() as Integer))?)?;
     let n = node.clone();
-    t.set("hpc", lua.create_function(move |_, ()| Ok(n.clock.hpc() as Integer))?)?;
+    t.set("hpc", guarded(lua, move |_, ()| Ok(n.clock.hpc() as Integer))?)?;
 
     let (n, s) = (node.clone(), service.clone());
     t.set(
         "trace",
-        lua.create_function(move |lua, (tag, user, level): (String, String, Option<Value>)| {
+        guarded(lua, move |lua, (tag, user, level): (String, String, Option<Value>)| {
             let mut text = format!("<TRACE {tag}> {} {user}", n.clock.hpc());
             if let Some(level) = level.filter(|v| !v.is_nil()) {
                 let mut level = match level {
@@ -362,7 +410,7 @@ fn core_table(lua: &Lua, node: &Arc<Node>, service: &Arc<Service>) -> mlua::Resu
         })?,
     )?;
 
-    Ok(t)
+    wrap_raising(lua, t)
 }
 
 fn unpack(lua: &Lua, msg: Value, size: Option<Integer>) -> mlua::Result<MultiValue> {

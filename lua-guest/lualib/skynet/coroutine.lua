@@ -13,6 +13,7 @@ local co_create = coroutine.create
 local co_yield = coroutine.yield
 local co_running = coroutine.running
 local co_status = coroutine.status
+local co_close = coroutine.close
 local co_resume = profile.resume
 local select = select
 
@@ -96,6 +97,13 @@ local function unwrap(ok, ...)
 		return ...
 	end
 	error((...), 0)
+end
+
+-- Closes a suspended or dead coroutine made here (its to-be-closed variables run).
+function skynetco.close(co)
+	managed[co] = nil
+	root_of[co] = nil
+	return co_close(co)
 end
 
 function skynetco.wrap(f)

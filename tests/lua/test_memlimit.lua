@@ -1,0 +1,56 @@
+-- skynet.memlimit: a per-service cap on Lua memory.
+local skynet = require "skynet"
+local t = require "testlib"
+
+t.test("allocations under the limit succeed", function()
+	local m = skynet.newservice("memlimit_svc", 4 * 1024 * 1024)
+	t.eq(table.pack(skynet.call(m, "lua", "alloc", 64 * 1024)), { n = 2, true })
+	t.ok(skynet.call(m, "lua", "kb") < 4096)
+end)
+
+t.test("an allocation over the limit raises 'not enough memory' and the service survives", function()
+	local m = skynet.newservice("memlimit_svc", 4 * 1024 * 1024)
+	local ok, err = skynet.call(m, "lua", "alloc", 16 * 1024 * 1024)
+	t.eq(ok, false)
+	t.ok(tostring(err):find("not enough memory", 1, true), t.repr(err))
+	skynet.call(m, "lua", "free")
+	t.eq(skynet.call(m, "lua", "alloc", 1024), true)
+	t.ok(skynet.call(m, "lua", "kb") < 4096)
+end)
+
+t.test("many small allocations hit the limit too", function()
+	local m = skynet.newservice("memlimit_svc", 2 * 1024 * 1024)
+	local ok, err = skynet.call(m, "lua", "tables", 1000000)
+	t.eq(ok, false)
+	t.ok(tostring(err):find("not enough memory", 1, true), t.repr(err))
+	skynet.call(m, "lua", "free")
+	t.eq(table.pack(skynet.call(m, "lua", "tables", 100)), { n = 2, true })
+end)
+
+t.test("a request too big to unpack under the limit fails the call; the service survives", function()
+	local m = skynet.newservice("memlimit_svc", 2 * 1024 * 1024)
+	local big = string.rep("u", 8 * 1024 * 1024)
+	local dt = t.timed(function()
+		t.raises(function() skynet.call(m, "lua", "echo", big) end)
+	end)
+	t.ok(dt < 100, "the failing call took " .. dt .. " cs")
+	t.eq(skynet.call(m, "lua", "echo", "small"), "small")
+end)
+
+t.test("memlimit can be set only once", function()
+	local m = skynet.newservice("memlimit_svc")
+	t.eq(skynet.call(m, "lua", "memlimit_cleared"), true)
+end)
+
+t.test("the limit is per service", function()
+	local m = skynet.newservice("memlimit_svc", 2 * 1024 * 1024)
+	local e = skynet.newservice("echo_svc")
+	local big = string.rep("e", 8 * 1024 * 1024)
+	t.eq(#skynet.call(e, "lua", "echo", big), #big)
+	local ok = skynet.call(m, "lua", "alloc", 8 * 1024 * 1024)
+	t.eq(ok, false)
+end)
+
+skynet.start(function()
+	t.run()
+end)

@@ -1,0 +1,191 @@
+//! Shared helpers for the integration tests in this directory (std only): run the real
+//! `skybox` binary with a timeout and capture its output, and make scratch directories.
+
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// A run is killed (and reported as a failure) after this long.
+pub const RUN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The built binary under test; the `SKYBOX_BIN` environment variable overrides it (to run
+/// these tests against another build).
+pub fn skybox_bin() -> PathBuf {
+    match std::env::var_os("SKYBOX_BIN") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => PathBuf::from(env!("CARGO_BIN_EXE_skybox")),
+    }
+}
+
+/// The repository root (the parent of the `host/` crate).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("host crate has a parent directory").to_path_buf()
+}
+
+/// The outcome of one `skybox` run.
+pub struct Run {
+    pub command: String,
+    pub status: Option<ExitStatus>,
+    pub timed_out: bool,
+    pub elapsed: Duration,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn code(&self) -> Option<i32> {
+        self.status.and_then(|s| s.code())
+    }
+
+    /// Every line of stdout then stderr.
+    pub fn lines(&self) -> impl Iterator<Item = &str> {
+        self.stdout.lines().chain(self.stderr.lines()).map(|l| l.trim_end_matches('\r'))
+    }
+
+    /// Non-empty lines of stderr.
+    pub fn stderr_lines(&self) -> Vec<&str> {
+        self.stderr.lines().map(|l| l.trim_end()).filter(|l| !l.is_empty()).collect()
+    }
+
+    /// A readable account of the run, for failure messages.
+    pub fn report(&self) -> String {
+        let status = if self.timed_out {
+            format!("KILLED after {:?} (timeout)", self.elapsed)
+        } else {
+            match self.status {
+                Some(s) => format!("{s} after {:?}", self.elapsed),
+                None => "no exit status".to_string(),
+            }
+        };
+        format!(
+            "command: {}\nstatus: {}\n--- stdout ({} lines, last 300 shown) ---\n{}\n--- stderr ({} lines, last 300 shown) ---\n{}\n--- end ---",
+            self.command,
+            status,
+            self.stdout.lines().count(),
+            tail(&self.stdout, 300),
+            self.stderr.lines().count(),
+            tail(&self.stderr, 300),
+        )
+    }
+}
+
+fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.len().saturating_sub(n);
+    lines[start..].join("\n")
+}
+
+fn reader<R: Read + Send + 'static>(mut r: R) -> JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = r.read_to_end(&mut buf);
+        String::from_utf8_lossy(&buf).into_owned()
+    })
+}
+
+fn wait_with_timeout(child: &mut Child, timeout: Duration) -> (Option<ExitStatus>, bool) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return (Some(status), false),
+            Ok(None) => {}
+            Err(_) => return (None, false),
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let status = child.wait().ok();
+            return (status, true);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Runs the skybox binary with `args` in `cwd`, extra environment `envs`, killing it after
+/// `timeout`. Never panics on a failing child: the caller judges the [`Run`].
+pub fn run_skybox_with(args: &[&str], cwd: &Path, envs: &[(&str, &str)], timeout: Duration) -> Run {
+    let bin = skybox_bin();
+    let mut cmd = Command::new(&bin);
+    cmd.args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env("RUST_BACKTRACE", "1");
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let command = format!(
+        "(cd {} && {}{} {})",
+        cwd.display(),
+        envs.iter().map(|(k, v)| format!("{k}={v} ")).collect::<String>(),
+        bin.display(),
+        args.join(" ")
+    );
+    let start = Instant::now();
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => panic!("cannot start {}: {e}", bin.display()),
+    };
+    let out = reader(child.stdout.take().expect("piped stdout"));
+    let err = reader(child.stderr.take().expect("piped stderr"));
+    let (status, timed_out) = wait_with_timeout(&mut child, timeout);
+    let elapsed = start.elapsed();
+    Run {
+        command,
+        status,
+        timed_out,
+        elapsed,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    }
+}
+
+pub fn run_skybox(args: &[&str], cwd: &Path) -> Run {
+    run_skybox_with(args, cwd, &[], RUN_TIMEOUT)
+}
+
+/// A scratch directory under the system temp dir, removed on drop unless the test panicked
+/// (kept for inspection then).
+pub struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let path = std::env::temp_dir().join(format!("skybox-{tag}-{}-{nanos}-{n}", std::process::id()));
+        std::fs::create_dir_all(&path).unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
+        TempDir { path }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes `contents` to `rel` (creating parent directories) and returns the full path.
+    pub fn write(&self, rel: &str, contents: &str) -> PathBuf {
+        let p = self.path.join(rel);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).unwrap_or_else(|e| panic!("mkdir {}: {e}", parent.display()));
+        }
+        std::fs::write(&p, contents).unwrap_or_else(|e| panic!("write {}: {e}", p.display()));
+        p
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("(scratch directory kept: {})", self.path.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
