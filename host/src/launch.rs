@@ -27,6 +27,8 @@ pub struct RunOptions {
     pub start: Option<String>,
     pub paths: Vec<PathBuf>,
     pub thread: Option<usize>,
+    /// `KEY=VALUE` overrides.
+    pub sets: Vec<String>,
 }
 
 /// Builds the effective config: the file (if any), then the command-line overrides.
@@ -41,6 +43,12 @@ pub fn effective_config(options: &RunOptions) -> anyhow::Result<Config> {
     }
     if let Some(thread) = options.thread {
         config.set("thread", thread.to_string());
+    }
+    for set in &options.sets {
+        match set.split_once('=') {
+            Some((key, value)) if !key.trim().is_empty() => config.set(key.trim(), value),
+            _ => bail!("--set expects KEY=VALUE, got '{set}'"),
+        }
     }
     for dir in options.paths.iter().rev() {
         let dir = dir.display();

@@ -27,14 +27,17 @@ enum Command {
         /// Worker threads (overrides the config's `thread`).
         #[arg(long)]
         thread: Option<usize>,
+        /// Sets any config key (repeatable), readable with skynet.getenv.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
     },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { config, start, paths, thread } => {
-            let options = skybox::launch::RunOptions { config, start, paths, thread };
+        Command::Run { config, start, paths, thread, sets } => {
+            let options = skybox::launch::RunOptions { config, start, paths, thread, sets };
             match skybox::launch::run(options) {
                 Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
                 Err(err) => {
