@@ -49,7 +49,7 @@ else
 	local embed = require "skybox.embed"
 	local source, chunkname = embed.service(name)
 	if source then
-		local f, err = load(source, chunkname or ("=" .. name), "t")
+		local f, err = load(source, chunkname or ("=" .. name), "b") -- host-compiled bytecode
 		if not f then
 			error(err, 0)
 		end

@@ -33,7 +33,7 @@ pub fn install(lua: &Lua, node: &Arc<Node>, service: &Arc<Service>) -> mlua::Res
 fn search_embedded(lua: &Lua, name: String) -> mlua::Result<MultiValue> {
     match embed::module(&name) {
         Some(src) => {
-            let chunk = lua.load(src.code).set_name(src.chunkname.clone()).into_function()?;
+            let chunk = src.load(lua)?;
             (chunk, src.chunkname).into_lua_multi_ok(lua)
         }
         None => format!("\n\tno embedded module '{name}'").into_lua_multi_ok(lua),
@@ -49,18 +49,21 @@ impl<T: mlua::IntoLuaMulti> IntoMultiOk for T {
     }
 }
 
-/// `source, chunkname` or nothing.
-fn embedded_source(src: Option<embed::Source>) -> Variadic<String> {
+/// `chunk, chunkname` or nothing; the chunk is precompiled bytecode, which `load` accepts.
+fn embedded_source(lua: &Lua, src: Option<embed::Source>) -> mlua::Result<MultiValue> {
     match src {
-        Some(src) => Variadic::from_iter([src.code.to_string(), src.chunkname]),
-        None => Variadic::new(),
+        Some(src) => {
+            let code = lua.create_string(&src.bytecode(lua)?[..])?;
+            (code, src.chunkname).into_lua_multi(lua)
+        }
+        None => Ok(MultiValue::new()),
     }
 }
 
 fn embed_table(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
-    t.set("service", lua.create_function(|_, name: String| Ok(embedded_source(embed::service(&name))))?)?;
-    t.set("lualib", lua.create_function(|_, name: String| Ok(embedded_source(embed::module(&name))))?)?;
+    t.set("service", lua.create_function(|lua, name: String| embedded_source(lua, embed::service(&name)))?)?;
+    t.set("lualib", lua.create_function(|lua, name: String| embedded_source(lua, embed::module(&name)))?)?;
     Ok(t)
 }
 

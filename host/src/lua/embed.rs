@@ -3,7 +3,11 @@
 //! Paths from the config are searched first; these copies are the fallback, so a bare
 //! `skybox run` needs no files besides the user's own services.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
 use include_dir::{Dir, include_dir};
+use mlua::{Function, Lua};
 
 static LUA_GUEST: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../lua-guest");
 
@@ -33,6 +37,33 @@ pub fn service(name: &str) -> Option<Source> {
         return None;
     }
     file(&format!("service/{name}.lua"))
+}
+
+/// Bytecode of embedded sources, compiled once per process: every Lua service loads skynet.lua
+/// and its companions, and parsing them per VM would dominate the cost of a spawn.
+fn bytecode_cache() -> &'static Mutex<HashMap<usize, Arc<[u8]>>> {
+    static CACHE: OnceLock<Mutex<HashMap<usize, Arc<[u8]>>>> = OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+impl Source {
+    /// The source compiled to bytecode (with debug information, for tracebacks).
+    pub fn bytecode(&self, lua: &Lua) -> mlua::Result<Arc<[u8]>> {
+        let key = self.code.as_ptr() as usize;
+        if let Some(bytes) = bytecode_cache().lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+            return Ok(bytes.clone());
+        }
+        let function = lua.load(self.code).set_name(self.chunkname.as_str()).into_function()?;
+        let bytes: Arc<[u8]> = function.dump(false).into();
+        bytecode_cache().lock().unwrap_or_else(|e| e.into_inner()).insert(key, bytes.clone());
+        Ok(bytes)
+    }
+
+    /// The source as a function, loaded from the cached bytecode.
+    pub fn load(&self, lua: &Lua) -> mlua::Result<Function> {
+        let bytes = self.bytecode(lua)?;
+        lua.load(&bytes[..]).set_name(self.chunkname.as_str()).into_function()
+    }
 }
 
 /// The default service loader (used when the config names no `lualoader`).
