@@ -114,6 +114,7 @@ pub fn run(options: RunOptions) -> anyhow::Result<i32> {
         env: config.values.clone(),
     })?;
     node.register_runtime("snlua", crate::lua::factory());
+    node.register_runtime("harbor", crate::native::harbor::factory());
     node.start()?;
     if let Err(err) = node.launch(&bootstrap) {
         node.abort(1);

@@ -3,6 +3,7 @@
 //! - [`core`]: the native parts every service stands on: handles, mailboxes, the scheduler, the
 //!   timer and the logger.
 //! - [`lua`]: a service in a Lua 5.4 VM with skynet's `skynet.core` API.
+//! - [`native`]: services skynet writes in C (the harbor of a standalone node).
 //! - [`config`]: skynet-style config files.
 //! - [`launch`]: starting a node from a config (what `skybox run` does).
 
@@ -10,3 +11,4 @@ pub mod config;
 pub mod core;
 pub mod launch;
 pub mod lua;
+pub mod native;

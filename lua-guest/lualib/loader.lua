@@ -13,13 +13,6 @@ end
 local name = assert(args[1], "loader: no service name")
 SERVICE_NAME = name
 
--- skynet's snlua makes every resume go through the profiler; so do we.
-do
-	local profile = require "skynet.profile"
-	coroutine.resume = profile.resume
-	coroutine.wrap = profile.wrap
-end
-
 local main, pattern
 local errors = {}
 

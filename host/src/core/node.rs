@@ -70,6 +70,11 @@ pub struct Node {
     monitor_exit: AtomicU32,
     stopped: (Mutex<bool>, Condvar),
     joins: Mutex<Vec<JoinHandle<()>>>,
+    /// The harbor service (skynet's `harbor` for node 0), 0 when none runs. While one runs,
+    /// messages to a global name nobody has bound yet wait in `pending_names` (skynet's harbor
+    /// queues them the same way); without one they fail at once.
+    harbor_service: AtomicU32,
+    pending_names: Mutex<HashMap<Box<str>, Vec<Message>>>,
 }
 
 impl Node {
@@ -91,6 +96,8 @@ impl Node {
             monitor_exit: AtomicU32::new(0),
             stopped: (Mutex::new(false), Condvar::new()),
             joins: Mutex::new(Vec::new()),
+            harbor_service: AtomicU32::new(0),
+            pending_names: Mutex::new(HashMap::new()),
         }))
     }
 
@@ -217,6 +224,73 @@ impl Node {
     /// global names in the same table as local ones (skynet's harbor 0 behaves the same).
     pub fn resolve(&self, name: &str) -> Option<Handle> {
         if name.starts_with(':') { parse_handle(name) } else { self.handles.find_name(name) }
+    }
+
+    /// Sends to a name (`:0000000a`, `.name` or a global `NAME`). A global name nobody bound yet
+    /// is waited for while a harbor service runs.
+    pub fn send_named(
+        &self,
+        from: &Service,
+        source: Handle,
+        name: &str,
+        ptype: u8,
+        session: i32,
+        data: Vec<u8>,
+    ) -> Result<(), SendError> {
+        if let Some(dest) = self.resolve(name) {
+            return self.send(from, source, dest, ptype, session, data);
+        }
+        let global = !name.starts_with(':') && !name.starts_with('.') && !name.is_empty();
+        if !global || self.harbor_service.load(Ordering::Acquire) == 0 {
+            return Err(SendError::NoDestination);
+        }
+        from.counters.messages_out.fetch_add(1, Ordering::Relaxed);
+        let msg = Message { source, session, ptype, data };
+        let mut pending = self.pending_names.lock();
+        // Re-check under the lock: a binding flushes this map under the same lock.
+        match self.resolve(name) {
+            Some(dest) => {
+                drop(pending);
+                self.push(dest, msg)
+            }
+            None => {
+                pending.entry(name.into()).or_default().push(msg);
+                Ok(())
+            }
+        }
+    }
+
+    /// Binds `name` to `handle` (false if taken) and delivers what waited for the name.
+    pub fn bind_name(&self, name: &str, handle: Handle) -> bool {
+        let mut pending = self.pending_names.lock();
+        if !self.handles.bind_name(name, handle) {
+            return false;
+        }
+        let waiting = pending.remove(name).unwrap_or_default();
+        drop(pending);
+        for msg in waiting {
+            if let Err(SendError::NoDestination) = self.push(handle, msg) {
+                // Bound to a service that is already gone: nothing more to deliver.
+                break;
+            }
+        }
+        true
+    }
+
+    /// Marks `handle` as the harbor service (see `harbor_service`).
+    pub fn set_harbor_service(&self, handle: Handle) {
+        self.harbor_service.store(handle, Ordering::Release);
+    }
+
+    /// The harbor `handle` is gone: nothing waits for global names any more; waiting requests fail.
+    pub fn clear_harbor_service(&self, handle: Handle) {
+        if self.harbor_service.compare_exchange(handle, 0, Ordering::AcqRel, Ordering::Acquire).is_err() {
+            return;
+        }
+        let waiting = std::mem::take(&mut *self.pending_names.lock());
+        for msg in waiting.into_values().flatten() {
+            self.bounce(handle, msg);
+        }
     }
 
     /// Tells `to` that request `session` failed (an ERROR message from `from`).
@@ -407,17 +481,18 @@ impl Node {
             }
             "REG" => match param {
                 None | Some("") => Ok(Some(format_handle(me))),
-                Some(name) => Ok(self.handles.bind_name(name, me).then(|| name.to_string())),
+                Some(name) => Ok(self.bind_name(name, me).then(|| name.to_string())),
             },
             "QUERY" => {
                 let name = param_str()?;
                 Ok(self.resolve(name).filter(|h| self.handles.grab(*h).is_some()).map(format_handle))
             }
             "NAME" => {
+                // As skynet: a malformed parameter names nothing and returns nil.
                 let p = param_str()?;
-                let (name, addr) = p.split_once(' ').ok_or_else(|| anyhow!("NAME needs '.name :address'"))?;
-                let handle = parse_handle(addr.trim()).ok_or_else(|| anyhow!("NAME: bad address {addr}"))?;
-                Ok(self.handles.bind_name(name, handle).then(|| name.to_string()))
+                let Some((name, addr)) = p.split_once(' ') else { return Ok(None) };
+                let Some(handle) = parse_handle(addr.trim()) else { return Ok(None) };
+                Ok(self.bind_name(name, handle).then(|| name.to_string()))
             }
             "EXIT" => {
                 self.log(me, "KILL self".into());

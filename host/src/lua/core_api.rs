@@ -98,14 +98,18 @@ fn message_bytes(lua: &Lua, msg: &Value, size: Option<Integer>) -> mlua::Result<
     }
 }
 
-/// Where a message goes: an integer handle, or a `:hex` / `.name` string. `Ok(None)` for a name
-/// that resolves to nothing (skynet then returns no session).
-fn destination(node: &Node, addr: &Value) -> mlua::Result<Option<Handle>> {
+/// Where a message goes: an integer handle, or a name (`:hex`, `.name`, global `NAME`).
+enum Destination {
+    Handle(Handle),
+    Name(mlua::LuaString),
+}
+
+fn destination(addr: Value) -> mlua::Result<Destination> {
     match addr {
         Value::Integer(0) => Err(mlua::Error::runtime("Invalid service address 0")),
-        Value::Integer(n) => Ok(Some(*n as Handle)),
-        Value::Number(f) if f.fract() == 0.0 && *f > 0.0 => Ok(Some(*f as Handle)),
-        Value::String(s) => Ok(node.resolve(&s.to_str()?)),
+        Value::Integer(n) => Ok(Destination::Handle(n as Handle)),
+        Value::Number(f) if f.fract() == 0.0 && f > 0.0 => Ok(Destination::Handle(f as Handle)),
+        Value::String(s) => Ok(Destination::Name(s)),
         other => Err(mlua::Error::runtime(format!(
             "dest address type ({}) must be a string or number.",
             other.type_name()
@@ -125,7 +129,7 @@ fn send_message(
     msg: Value,
     size: Option<Integer>,
 ) -> mlua::Result<Option<Integer>> {
-    let dest = destination(node, &addr)?;
+    let dest = destination(addr)?;
     let ptype = (ptype & 0xff) as u8;
     let session = match session {
         Value::Nil => me.new_session(),
@@ -134,7 +138,22 @@ fn send_message(
         other => return Err(mlua::Error::runtime(format!("invalid session {}", other.type_name()))),
     };
     let data = message_bytes(lua, &msg, size)?;
-    let Some(dest) = dest else { return Ok(None) };
+    let dest = match dest {
+        Destination::Handle(handle) => handle,
+        Destination::Name(name) => {
+            let name = name.to_str()?;
+            match node.resolve(&name) {
+                Some(handle) => handle,
+                // Unbound global names may be waited for (see Node::send_named).
+                None => {
+                    return match node.send_named(me, source, &name, ptype, session, data) {
+                        Ok(()) => Ok(Some(session as Integer)),
+                        Err(SendError::NoDestination) => Ok(None),
+                    };
+                }
+            }
+        }
+    };
     {
         let mut st = state(lua)?;
         if ptype == ptype::RESPONSE || ptype == ptype::ERROR {
@@ -202,6 +221,26 @@ fn wrap_raising(lua: &Lua, raw: Table) -> mlua::Result<Table> {
         local module = {}
         for name, f in pairs(raw) do
             module[name] = function(...) return check(f(...)) end
+        end
+        -- trace(tag, user, [co], [level]) as lua-skynet.c: up to three frames with a line,
+        -- from `level` of `co` (default: the caller, i.e. level 1 of the running thread).
+        local raw_trace, getinfo, tointeger, concat = raw.trace, debug.getinfo, math.tointeger, table.concat
+        module.trace = function(tag, user, co, level)
+            if co == nil then return check(raw_trace(tag, user)) end
+            if type(co) ~= "thread" then co, level = nil, co end
+            level = tointeger(level) or 1
+            local frames, n = {}, 0
+            while n < 3 do
+                -- getinfo(1) is this function, which stands where skynet's C function stands.
+                local info = co and getinfo(co, level, "Sl") or (not co and getinfo(level + 1, "Sl"))
+                if not info then break end
+                level = level + 1
+                if info.currentline >= 0 then
+                    n = n + 1
+                    frames[n] = info.source .. ":" .. info.currentline
+                end
+            end
+            return check(raw_trace(tag, user, n > 0 and concat(frames, " ") or nil))
         end
         return module
         "#,
@@ -384,29 +423,12 @@ fn core_table(lua: &Lua, node: &Arc<Node>, service: &Arc<Service>) -> mlua::Resu
     let (n, s) = (node.clone(), service.clone());
     t.set(
         "trace",
-        guarded(lua, move |lua, (tag, user, level): (String, String, Option<Value>)| {
+        // The stack walk is Lua's (see `wrap_raising`); this writes the line.
+        guarded(lua, move |_, (tag, user, frames): (String, String, Option<String>)| {
             let mut text = format!("<TRACE {tag}> {} {user}", n.clock.hpc());
-            if let Some(level) = level.filter(|v| !v.is_nil()) {
-                let mut level = match level {
-                    Value::Integer(l) => l.max(0) as usize,
-                    _ => 1,
-                };
-                let mut frames = 0;
-                while frames < 3 {
-                    let Some(frame) = lua.inspect_stack(level, |d| {
-                        let line = d.current_line();
-                        let src = d.source().source.map(|s| s.into_owned()).unwrap_or_default();
-                        (src, line)
-                    }) else {
-                        break;
-                    };
-                    level += 1;
-                    if let (src, Some(line)) = frame {
-                        text.push_str(if frames == 0 { " : " } else { " " });
-                        text.push_str(&format!("{src}:{line}"));
-                        frames += 1;
-                    }
-                }
+            if let Some(frames) = frames {
+                text.push_str(" : ");
+                text.push_str(&frames);
             }
             n.log(s.handle(), text);
             Ok(())

@@ -95,6 +95,11 @@ impl LuaService {
 
     /// Runs the loader with `"name arg1 arg2 ..."`, as snlua does.
     fn run_loader(&self, args: &str) -> anyhow::Result<()> {
+        // As snlua: every resume goes through the profiler, whichever loader runs.
+        self.lua
+            .load("local p = require 'skynet.profile' coroutine.resume = p.resume coroutine.wrap = p.wrap")
+            .set_name("=[skybox profile]")
+            .exec()?;
         let (code, chunkname) = match self.node.getenv("lualoader") {
             Some(path) => {
                 let code = std::fs::read_to_string(&path)
