@@ -162,6 +162,7 @@ macro_rules! suites {
 suites! {
     test_testlib,
     test_address,
+    test_harbor,
     test_call,
     test_pack,
     test_session,
