@@ -65,7 +65,11 @@ fn run_suite(name: &'static str) -> Suite {
     let root = repo_root();
     let lua_dir = root.join("tests").join("lua");
     let lua_dir_s = lua_dir.to_string_lossy().into_owned();
-    let run = run_skybox(&["run", "--start", name, "--path", &lua_dir_s], &root);
+    // Extra command-line arguments for a suite, one per line, in tests/lua/NAME.args.
+    let extra = std::fs::read_to_string(lua_dir.join(format!("{name}.args"))).unwrap_or_default();
+    let mut args = vec!["run", "--start", name, "--path", &lua_dir_s];
+    args.extend(extra.lines().map(str::trim).filter(|l| !l.is_empty()));
+    let run = run_skybox(&args, &root);
     let mut suite = Suite { name, run, passed: 0 };
 
     if suite.run.timed_out {
@@ -145,6 +149,28 @@ fn check_log(suite: &Suite) {
     }
 }
 
+/// The monitor's report: one line per endless message, under the looping service.
+fn check_endless(suite: &Suite) {
+    let reports = suite.run.lines().filter(|l| l.contains("maybe in an endless loop")).count();
+    if reports < 2 {
+        fail(
+            suite,
+            &format!("expected the monitor to report both endless handlers, saw {reports} report(s)"),
+        );
+    }
+    let well_formed = suite.run.lines().any(|l| {
+        l.contains("] A message from [ :")
+            && l.contains(" ] to [ :")
+            && l.ends_with(" ] maybe in an endless loop")
+    });
+    if !well_formed {
+        fail(
+            suite,
+            "the endless-loop line is not `A message from [ :A ] to [ :B ] maybe in an endless loop`",
+        );
+    }
+}
+
 macro_rules! suites {
     ($($name:ident $(=> $check:ident)?),* $(,)?) => {
         const SUITES: &[&str] = &[$(stringify!($name)),*];
@@ -163,6 +189,7 @@ suites! {
     test_testlib,
     test_address,
     test_harbor,
+    test_endless => check_endless,
     test_call,
     test_pack,
     test_session,

@@ -91,6 +91,10 @@ pub fn run(options: RunOptions) -> anyhow::Result<i32> {
             config.set(key, *default);
         }
     }
+    let endless_text = config.get("endless").unwrap_or("5");
+    let endless = crate::core::monitor::parse_limit(endless_text).ok_or_else(|| {
+        anyhow::anyhow!("config key 'endless' must be a number of seconds, got '{endless_text}'")
+    })?;
     let bootstrap = config.get("bootstrap").unwrap_or("snlua bootstrap").to_string();
     let start = config.get("start").unwrap_or("main").to_string();
     if bootstrap == "snlua bootstrap" && !service_exists(&config, &start) {
@@ -111,6 +115,7 @@ pub fn run(options: RunOptions) -> anyhow::Result<i32> {
         threads: threads as usize,
         harbor: harbor as u8,
         logger: config.get("logger").map(PathBuf::from),
+        endless: Some(endless),
         env: config.values.clone(),
     })?;
     node.register_runtime("snlua", crate::lua::factory());

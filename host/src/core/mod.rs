@@ -4,6 +4,7 @@ pub mod handle;
 pub mod logger;
 pub mod mailbox;
 pub mod message;
+pub mod monitor;
 pub mod node;
 pub mod scheduler;
 pub mod service;

@@ -19,6 +19,7 @@ use super::handle::HandleTable;
 use super::logger::Logger;
 use super::mailbox::Pushed;
 use super::message::{Handle, Message, format_handle, parse_handle, ptype};
+use super::monitor::{self, WorkerSlot};
 use super::scheduler::{self, GlobalQueue};
 use super::service::{Actor, Service};
 use super::timer::{Clock, Timeouts};
@@ -35,6 +36,9 @@ pub struct NodeConfig {
     pub logger: Option<PathBuf>,
     /// Every config key, readable with `skynet.getenv`.
     pub env: HashMap<String, String>,
+    /// `endless`: a message running longer than this is reported and interrupted; `None` (or 0)
+    /// turns the monitor off.
+    pub endless: Option<Duration>,
 }
 
 impl Default for NodeConfig {
@@ -44,6 +48,7 @@ impl Default for NodeConfig {
             harbor: 0,
             logger: None,
             env: HashMap::new(),
+            endless: Some(Duration::from_secs(5)),
         }
     }
 }
@@ -75,6 +80,9 @@ pub struct Node {
     /// queues them the same way); without one they fail at once.
     harbor_service: AtomicU32,
     pending_names: Mutex<HashMap<Box<str>, Vec<Message>>>,
+    /// What each worker runs, for the monitor.
+    workers: Box<[WorkerSlot]>,
+    endless: Option<Duration>,
 }
 
 impl Node {
@@ -98,6 +106,8 @@ impl Node {
             joins: Mutex::new(Vec::new()),
             harbor_service: AtomicU32::new(0),
             pending_names: Mutex::new(HashMap::new()),
+            workers: (0..config.threads.max(1)).map(|_| WorkerSlot::default()).collect(),
+            endless: config.endless.filter(|d| !d.is_zero()),
         }))
     }
 
@@ -119,6 +129,14 @@ impl Node {
         }
         let node = self.clone();
         joins.push(std::thread::Builder::new().name("skybox-timer".into()).spawn(move || node.timer())?);
+        if let Some(limit) = self.endless {
+            let node = self.clone();
+            joins.push(
+                std::thread::Builder::new()
+                    .name("skybox-monitor".into())
+                    .spawn(move || node.monitor(limit))?,
+            );
+        }
         Ok(())
     }
 
@@ -383,16 +401,17 @@ impl Node {
     fn worker(self: Arc<Self>, index: usize) {
         scheduler::enter_worker();
         let weight = scheduler::worker_weight(index);
+        let worker = &self.workers[index];
         while !self.is_stopping() {
             match self.global.pop() {
-                Some(service) => self.run(service, weight),
+                Some(service) => self.run(service, weight, worker),
                 None => self.global.idle(|| self.is_stopping()),
             }
         }
     }
 
     /// Runs a batch of `service`'s messages, then requeues it if it still has work.
-    fn run(&self, service: Arc<Service>, weight: i8) {
+    fn run(&self, service: Arc<Service>, weight: i8, worker: &WorkerSlot) {
         if service.is_closed() {
             self.reap(&service);
             return;
@@ -424,7 +443,9 @@ impl Node {
             service.log_message(&msg, self.clock.now());
             let started = self.clock.hpc();
             counters.running_since.store(started, Ordering::Relaxed);
+            worker.begin(msg.source, service.handle(), started);
             actor.dispatch(msg);
+            worker.end();
             counters.running_since.store(0, Ordering::Relaxed);
             counters.busy_ns.fetch_add(self.clock.hpc().saturating_sub(started), Ordering::Relaxed);
             budget -= 1;
@@ -455,6 +476,30 @@ impl Node {
             }
             if self.global.has_sleepers() && !self.global.is_empty() {
                 self.global.wake_one();
+            }
+        }
+    }
+
+    fn monitor(self: Arc<Self>, limit: Duration) {
+        let limit_ns = limit.as_nanos() as u64;
+        let mut reported = vec![0u64; self.workers.len()];
+        while !self.is_stopping() {
+            std::thread::sleep(monitor::poll_interval(limit));
+            let now = self.clock.hpc();
+            for (slot, reported) in self.workers.iter().zip(reported.iter_mut()) {
+                let Some((source, dest, since)) = slot.current() else { continue };
+                if now.saturating_sub(since) < limit_ns || *reported == since {
+                    continue;
+                }
+                *reported = since;
+                self.log(
+                    dest,
+                    format!("A message from [ :{source:08x} ] to [ :{dest:08x} ] maybe in an endless loop"),
+                );
+                if let Some(service) = self.handles.grab(dest) {
+                    service.endless.store(true, Ordering::Relaxed);
+                    service.interrupt(0);
+                }
             }
         }
     }

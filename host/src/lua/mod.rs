@@ -51,7 +51,11 @@ pub struct LuaService {
     handle: Handle,
     /// The launch arguments, until the loader has run.
     boot: Option<String>,
+    /// The next heap size to warn about (32 MiB, then each doubling), as skynet's snlua does.
+    memory_warning: usize,
 }
+
+const FIRST_MEMORY_WARNING: usize = 32 * 1024 * 1024;
 
 /// The `snlua` runtime factory for [`Node::register_runtime`].
 pub fn factory() -> crate::core::node::RuntimeFactory {
@@ -82,6 +86,16 @@ impl LuaService {
         if let Some(preload) = node.getenv("preload") {
             globals.set("LUA_PRELOAD", preload)?;
         }
+        // The config default; skynet.memlimit in the service may still lower or raise it.
+        if let Some(limit) = node.getenv("lua_memlimit") {
+            let bytes: usize = limit
+                .trim()
+                .parse()
+                .with_context(|| format!("lua_memlimit must be a byte count, got {limit}"))?;
+            if bytes > 0 {
+                lua.set_memory_limit(bytes)?;
+            }
+        }
         // The boot message: the loader runs when the service first gets a worker.
         service.mailbox.push(Message { source: 0, session: 0, ptype: ptype::SYSTEM, data: Vec::new() });
         Ok(LuaService {
@@ -90,6 +104,7 @@ impl LuaService {
             node: node.clone(),
             handle: service.handle(),
             boot: Some(args.to_string()),
+            memory_warning: FIRST_MEMORY_WARNING,
         })
     }
 
@@ -193,14 +208,22 @@ impl Actor for LuaService {
             // Already gone if Lua sent it on or trashed it.
             let _ = state.buffers.take(token, None);
         }
+        let used = self.lua.used_memory();
+        if used > self.memory_warning {
+            self.node.log(self.handle, format!("Memory warning {:.2} M", used as f64 / (1024.0 * 1024.0)));
+            while self.memory_warning <= used {
+                self.memory_warning *= 2;
+            }
+        }
         if let Err(err) = result {
             let text = match err {
                 mlua::Error::MemoryError(_) => {
                     format!("lua memory error : [{source:x} to :{:x} : {session}]", self.handle)
                 }
                 err => format!(
-                    "lua call [{source:x} to :{:x} : {session} msgsz = {size}] error : {err}",
-                    self.handle
+                    "lua call [{source:x} to :{:x} : {session} msgsz = {size}] error : {}",
+                    self.handle,
+                    error_text(&err)
                 ),
             };
             self.node.log(self.handle, text);
