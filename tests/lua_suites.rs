@@ -190,6 +190,7 @@ suites! {
     test_address,
     test_harbor,
     test_endless => check_endless,
+    test_overload_proxy,
     test_call,
     test_pack,
     test_session,

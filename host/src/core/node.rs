@@ -588,6 +588,12 @@ impl Node {
                 }
             },
             "STAT" => self.stat(from, param_str()?).map(Some),
+            // skybox: the queue length of another service, read without a message (a proxy
+            // watching an overloaded service must not queue behind its backlog).
+            "MQLEN" => {
+                let handle = self.resolve(param_str()?.trim());
+                Ok(handle.and_then(|h| self.handles.grab(h)).map(|s| s.mqlen().to_string()))
+            }
             "LOGON" | "LOGOFF" => {
                 let handle =
                     self.resolve(param_str()?).ok_or_else(|| anyhow!("{cmd}: bad address {param:?}"))?;
