@@ -179,7 +179,7 @@ impl Node {
             if started.elapsed() > GRACE && !interrupted {
                 interrupted = true;
                 for service in self.handles.all() {
-                    service.interrupt(0);
+                    service.interrupt(None);
                 }
             } else if started.elapsed() > GRACE * 3 {
                 self.log(0, format!("{} thread(s) still busy at exit; not waiting for them", joins.len()));
@@ -281,15 +281,17 @@ impl Node {
     /// Binds `name` to `handle` (false if taken) and delivers what waited for the name.
     pub fn bind_name(&self, name: &str, handle: Handle) -> bool {
         let mut pending = self.pending_names.lock();
-        if !self.handles.bind_name(name, handle) {
+        // A dead service gets no name: it would keep the name, and what waits for it, forever.
+        if self.handles.grab(handle).is_none() || !self.handles.bind_name(name, handle) {
             return false;
         }
         let waiting = pending.remove(name).unwrap_or_default();
         drop(pending);
         for msg in waiting {
-            if let Err(SendError::NoDestination) = self.push(handle, msg) {
-                // Bound to a service that is already gone: nothing more to deliver.
-                break;
+            let (source, session, request) = (msg.source, msg.session, msg.is_request());
+            if self.push(handle, msg).is_err() && request {
+                // The service died in between: fail the request rather than drop it.
+                self.send_error(handle, source, session);
             }
         }
         true
@@ -384,6 +386,15 @@ impl Node {
         for (source, session) in held {
             self.send_error(service.handle(), source, session);
         }
+        // As skynet's snlua on a failed start: tell the launcher, so a newservice still waiting
+        // for this service fails instead of hanging (it ignores services it is not waiting for).
+        if let Some(launcher) = self.resolve(".launcher")
+            && launcher != service.handle()
+        {
+            let msg =
+                Message { source: service.handle(), session: 0, ptype: ptype::TEXT, data: b"ERROR".to_vec() };
+            let _ = self.push(launcher, msg);
+        }
         for msg in service.mailbox.close() {
             self.bounce(service.handle(), msg);
         }
@@ -440,7 +451,7 @@ impl Node {
             }
             let counters = &service.counters;
             counters.messages_in.fetch_add(1, Ordering::Relaxed);
-            service.log_message(&msg, self.clock.now());
+            service.log_message(&msg, &self.clock);
             let started = self.clock.hpc();
             counters.running_since.store(started, Ordering::Relaxed);
             worker.begin(msg.source, service.handle(), started);
@@ -488,18 +499,23 @@ impl Node {
             let now = self.clock.hpc();
             for (slot, reported) in self.workers.iter().zip(reported.iter_mut()) {
                 let Some((source, dest, since)) = slot.current() else { continue };
-                if now.saturating_sub(since) < limit_ns || *reported == since {
+                if now.saturating_sub(since) < limit_ns {
                     continue;
                 }
-                *reported = since;
-                self.log(
-                    dest,
-                    format!("A message from [ :{source:08x} ] to [ :{dest:08x} ] maybe in an endless loop"),
-                );
-                if let Some(service) = self.handles.grab(dest) {
+                let Some(service) = self.handles.grab(dest) else { continue };
+                if *reported != since {
+                    *reported = since;
+                    self.log(
+                        dest,
+                        format!(
+                            "A message from [ :{source:08x} ] to [ :{dest:08x} ] maybe in an endless loop"
+                        ),
+                    );
                     service.endless.store(true, Ordering::Relaxed);
-                    service.interrupt(0);
                 }
+                // Again at every poll while the same message runs: the handler may be between
+                // coroutines, or in native code, when one interrupt lands.
+                service.interrupt(Some(since));
             }
         }
     }
@@ -620,9 +636,19 @@ impl Node {
                     signal.trim().parse().with_context(|| format!("SIGNAL: bad signal {signal}"))?;
                 let handle =
                     self.resolve(addr.trim()).ok_or_else(|| anyhow!("SIGNAL: bad address {addr}"))?;
+                // As skynet's snlua: 0 interrupts the running handler, 1 logs the memory in use.
                 if let Some(target) = self.handles.grab(handle) {
-                    self.log(me, format!("Send signal {signal} to :{handle:08x}"));
-                    target.interrupt(signal);
+                    match signal {
+                        0 => {
+                            self.log(me, format!("Send signal 0 to :{handle:08x}"));
+                            target.interrupt(None);
+                        }
+                        1 => {
+                            let bytes = target.counters.memory.load(Ordering::Relaxed);
+                            self.log(handle, format!("Current Memory {:.3}K", bytes as f64 / 1024.0));
+                        }
+                        _ => {}
+                    }
                 }
                 Ok(None)
             }

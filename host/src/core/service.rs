@@ -28,7 +28,7 @@ pub trait Actor: Send {
 
 /// Stops the handler a runtime is running right now, from another thread (SIGNAL, the monitor).
 pub trait Interrupter: Send + Sync {
-    fn interrupt(&self, signal: i32);
+    fn interrupt(&self);
 }
 
 /// Per-service counters, readable from any thread.
@@ -41,6 +41,8 @@ pub struct Counters {
     /// When the message being handled started (host clock, ns), 0 while idle. Read by STAT
     /// "time" and by the monitor.
     pub running_since: AtomicU64,
+    /// Bytes the runtime held after its last message (Lua heap, guest memory).
+    pub memory: AtomicU64,
 }
 
 pub struct Service {
@@ -134,10 +136,11 @@ impl Service {
 
     /// Writes `msg` to the message log if one is on: `:source type session tick hexpayload`.
     #[inline]
-    pub fn log_message(&self, msg: &Message, tick: u64) {
+    pub fn log_message(&self, msg: &Message, clock: &super::timer::Clock) {
         if !self.logging.load(Ordering::Relaxed) {
             return;
         }
+        let tick = clock.now();
         if let Some(out) = self.message_log.lock().as_mut() {
             let _ = write!(out, ":{:08x} {} {} {} ", msg.source, msg.ptype, msg.session, tick);
             for byte in &msg.data {
@@ -153,15 +156,19 @@ impl Service {
         let _ = self.interrupter.set(interrupter);
     }
 
-    /// Interrupts the message running now, if any; false if nothing was running or the runtime
-    /// cannot be interrupted.
-    pub fn interrupt(&self, signal: i32) -> bool {
+    /// Interrupts the message running now, if any (and, with `started`, only if it is the message
+    /// that started then); false if nothing was interrupted.
+    pub fn interrupt(&self, started: Option<u64>) -> bool {
+        let running = self.counters.running_since.load(Ordering::Relaxed);
+        if running == 0 || started.is_some_and(|s| s != running) {
+            return false;
+        }
         match self.interrupter.get() {
-            Some(i) if self.counters.running_since.load(Ordering::Relaxed) != 0 => {
-                i.interrupt(signal);
+            Some(i) => {
+                i.interrupt();
                 true
             }
-            _ => false,
+            None => false,
         }
     }
 

@@ -4,8 +4,10 @@
 //! Message payloads reach Lua as buffer tokens (see `buffers`); every function that takes one
 //! back checks it, so a bad pointer is a Lua error, never a crash or a double free.
 
+use std::ffi::c_int;
 use std::sync::Arc;
 
+use mlua::ffi;
 use mlua::{
     FromLuaMulti, Function, Integer, IntoLuaMulti, LightUserData, Lua, MultiValue, Table, Value, Variadic,
 };
@@ -138,35 +140,37 @@ fn send_message(
         other => return Err(mlua::Error::runtime(format!("invalid session {}", other.type_name()))),
     };
     let data = message_bytes(lua, &msg, size)?;
-    let dest = match dest {
-        Destination::Handle(handle) => handle,
+    // Unbound global names may be waited for (see Node::send_named).
+    let (sent, dest) = match dest {
+        Destination::Handle(handle) => (node.send(me, source, handle, ptype, session, data), Some(handle)),
         Destination::Name(name) => {
             let name = name.to_str()?;
             match node.resolve(&name) {
-                Some(handle) => handle,
-                // Unbound global names may be waited for (see Node::send_named).
-                None => {
-                    return match node.send_named(me, source, &name, ptype, session, data) {
-                        Ok(()) => Ok(Some(session as Integer)),
-                        Err(SendError::NoDestination) => Ok(None),
-                    };
-                }
+                Some(handle) => (node.send(me, source, handle, ptype, session, data), Some(handle)),
+                None => (node.send_named(me, source, &name, ptype, session, data), None),
             }
         }
     };
-    {
-        let mut st = state(lua)?;
-        if ptype == ptype::RESPONSE || ptype == ptype::ERROR {
-            // Answering a request: it is no longer held.
-            if session != 0 {
-                st.held.remove(&request_key(dest, session));
-            }
-        } else if source != me.handle() && is_request(ptype, session) {
-            // A request redirected on behalf of its sender: the answer is now the new owner's job.
-            st.held.remove(&request_key(source, session));
+    let mut st = state(lua)?;
+    if ptype == ptype::RESPONSE || ptype == ptype::ERROR {
+        // Answering a request: it is no longer held, delivered or not (a dead caller waits for
+        // nothing).
+        if session != 0
+            && let Some(dest) = dest
+        {
+            st.held.remove(&request_key(dest, session));
         }
+    } else if source != me.handle()
+        && is_request(ptype, session)
+        && st.held.remove(&request_key(source, session))
+        && sent.is_err()
+    {
+        // A request redirected on its sender's behalf: the answer is now the new owner's job, or,
+        // when it could not be delivered, ours to give: an error, so the sender does not wait.
+        drop(st);
+        node.send_error(me.handle(), source, session);
     }
-    match node.send(me, source, dest, ptype, session, data) {
+    match sent {
         Ok(()) => Ok(Some(session as Integer)),
         Err(SendError::NoDestination) => Ok(None),
     }
@@ -188,7 +192,7 @@ const FAILED: LightUserData = LightUserData(std::ptr::dangling_mut::<std::ffi::c
 
 /// A native function that reports failure as `FAILED, message` instead of raising: mlua raises
 /// errors from Rust as userdata, and Lua code (skynet's included) expects error strings. The
-/// shim from [`wrap_raising`] turns the pair into a plain `error(message)`.
+/// [`raising`] trampoline turns the pair into a Lua error with the message.
 fn guarded<A, R, F>(lua: &Lua, f: F) -> mlua::Result<Function>
 where
     A: FromLuaMulti,
@@ -207,32 +211,29 @@ where
     })
 }
 
-/// Builds the module table: each guarded function behind a Lua shim that raises its message.
+/// Builds the module table: each guarded function behind the native [`raising`] trampoline.
 fn wrap_raising(lua: &Lua, raw: Table) -> mlua::Result<Table> {
+    // SAFETY: `make_raising` follows the lua_CFunction protocol (see its body).
+    let make_raising = unsafe { lua.create_c_function(make_raising)? };
     lua.load(
         r#"
-        local raw, FAILED = ...
-        local error = error
-        local select = select
-        local function check(...)
-            if ... == FAILED then error((select(2, ...)), 2) end
-            return ...
-        end
+        local raw, make_raising = ...
         local module = {}
         for name, f in pairs(raw) do
-            module[name] = function(...) return check(f(...)) end
+            module[name] = make_raising(f)
         end
         -- trace(tag, user, [co], [level]) as lua-skynet.c: up to three frames with a line,
         -- from `level` of `co` (default: the caller, i.e. level 1 of the running thread).
-        local raw_trace, getinfo, tointeger, concat = raw.trace, debug.getinfo, math.tointeger, table.concat
+        local raw_trace, getinfo, tointeger, concat = module.trace, debug.getinfo, math.tointeger, table.concat
         module.trace = function(tag, user, co, level)
-            if co == nil then return check(raw_trace(tag, user)) end
+            if co == nil then return raw_trace(tag, user) end
             if type(co) ~= "thread" then co, level = nil, co end
             level = tointeger(level) or 1
             local frames, n = {}, 0
             while n < 3 do
                 -- getinfo(1) is this function, which stands where skynet's C function stands.
-                local info = co and getinfo(co, level, "Sl") or (not co and getinfo(level + 1, "Sl"))
+                local info
+                if co then info = getinfo(co, level, "Sl") else info = getinfo(level + 1, "Sl") end
                 if not info then break end
                 level = level + 1
                 if info.currentline >= 0 then
@@ -240,13 +241,50 @@ fn wrap_raising(lua: &Lua, raw: Table) -> mlua::Result<Table> {
                     frames[n] = info.source .. ":" .. info.currentline
                 end
             end
-            return check(raw_trace(tag, user, n > 0 and concat(frames, " ") or nil))
+            return raw_trace(tag, user, n > 0 and concat(frames, " ") or nil)
         end
         return module
         "#,
     )
     .set_name("=[skynet.core]")
-    .call((raw, Value::LightUserData(FAILED)))
+    .call((raw, make_raising))
+}
+
+/// `make_raising(f)`: a C closure around guarded function `f` (see [`raising`]).
+unsafe extern "C-unwind" fn make_raising(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: called by Lua as a C function; checks its argument before using it.
+    unsafe {
+        ffi::luaL_checktype(state, 1, ffi::LUA_TFUNCTION);
+        ffi::lua_settop(state, 1);
+        ffi::lua_pushcclosure(state, raising, 1);
+        1
+    }
+}
+
+/// Calls the guarded function in upvalue 1 with all arguments and returns its results, except
+/// that `FAILED, message` becomes a Lua error whose value is the message string, as skynet's C
+/// functions raise (mlua would raise a userdata). One C call, no Lua frame: this sits on every
+/// `skynet.core` call.
+unsafe extern "C-unwind" fn raising(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: called by Lua as a C function with the upvalue set by `make_raising`; the stack
+    // holds the arguments, and lua_call may raise through this frame, which owns nothing that
+    // needs dropping.
+    unsafe {
+        let nargs = ffi::lua_gettop(state);
+        ffi::lua_pushvalue(state, ffi::lua_upvalueindex(1));
+        ffi::lua_insert(state, 1);
+        ffi::lua_call(state, nargs, ffi::LUA_MULTRET);
+        let nres = ffi::lua_gettop(state);
+        if nres >= 1
+            && ffi::lua_type(state, 1) == ffi::LUA_TLIGHTUSERDATA
+            && ffi::lua_touserdata(state, 1) == FAILED.0
+        {
+            ffi::lua_settop(state, 2);
+            ffi::lua_remove(state, 1);
+            ffi::lua_error(state);
+        }
+        nres
+    }
 }
 
 fn core_table(lua: &Lua, node: &Arc<Node>, service: &Arc<Service>) -> mlua::Result<Table> {
@@ -296,7 +334,13 @@ fn core_table(lua: &Lua, node: &Arc<Node>, service: &Arc<Service>) -> mlua::Resu
     let command = Arc::new(command);
 
     let c = command.clone();
-    t.set("command", guarded(lua, move |lua, (cmd, param): (String, Option<Value>)| c(lua, cmd, param))?)?;
+    // No result is no value at all (skynet's NULL), not a nil.
+    t.set(
+        "command",
+        guarded(lua, move |lua, (cmd, param): (String, Option<Value>)| {
+            c(lua, cmd, param).map(Variadic::from_iter)
+        })?,
+    )?;
 
     let c = command.clone();
     t.set(
@@ -308,12 +352,12 @@ fn core_table(lua: &Lua, node: &Arc<Node>, service: &Arc<Service>) -> mlua::Resu
                 other => other,
             };
             match c(lua, cmd, param)? {
-                None => Ok(Value::Nil),
+                None => Ok(MultiValue::new()),
                 Some(text) => {
                     if let Ok(i) = text.parse::<Integer>() {
-                        Ok(Value::Integer(i))
+                        Ok(MultiValue::from_iter([Value::Integer(i)]))
                     } else if let Ok(f) = text.parse::<f64>() {
-                        Ok(Value::Number(f))
+                        Ok(MultiValue::from_iter([Value::Number(f)]))
                     } else {
                         Err(mlua::Error::runtime(format!("Invalid result {text}")))
                     }
@@ -326,8 +370,10 @@ fn core_table(lua: &Lua, node: &Arc<Node>, service: &Arc<Service>) -> mlua::Resu
     t.set(
         "addresscommand",
         guarded(lua, move |lua, (cmd, param): (String, Option<Value>)| {
-            Ok(c(lua, cmd, param)?
-                .and_then(|r| r.strip_prefix(':').and_then(|h| Handle::from_str_radix(h, 16).ok())))
+            Ok(Variadic::from_iter(
+                c(lua, cmd, param)?
+                    .and_then(|r| r.strip_prefix(':').and_then(|h| Handle::from_str_radix(h, 16).ok())),
+            ))
         })?,
     )?;
 

@@ -4,18 +4,20 @@
 //! Lua hooks are per coroutine, so the VM must know which coroutine runs right now: skybox
 //! replaces `coroutine.resume` with a native one that records the active `lua_State` on the
 //! way in and out. To interrupt, another thread sets `trap` and installs a count hook on the
-//! active coroutine; the hook raises `"signal N"` inside the handler, which fails like any Lua
-//! error (its caller gets an error reply) and the service goes on with its next message. A resume
-//! that starts while `trap` is set hooks the resumed coroutine too, so a signal that hits a
-//! coroutine just as it yields is not lost.
+//! active coroutine; the hook raises `"signal 0"` inside the handler, which fails like any Lua
+//! error (its caller gets an error reply) and the service goes on with its next message. The hook
+//! raises only while `trap` is still set, so a hook left on a coroutine that has already yielded
+//! cannot fail a later, unrelated request; and every switch between coroutines re-hooks the one
+//! taking over while `trap` is set, so a signal is not lost on a coroutine that stops running.
 //!
 //! The active state may be a coroutine that finishes and is collected right after it is read.
-//! `signaling` closes that window: a signaller raises it before reading `active` and lowers it
-//! after `lua_sethook`; the VM thread, after switching `active` away from a coroutine, waits
-//! until `signaling` is down, so a state is never freed while a signaller may still use it.
+//! `signallers` closes that window: a signaller counts itself in before reading `active` and out
+//! after `lua_sethook`; the VM thread, after switching `active` away from a coroutine, waits until
+//! no signaller is in, so a state is never freed while a signaller may still use it. Once
+//! `closed`, signallers leave the VM alone for good.
 
 use std::ffi::{c_int, c_void};
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 
 use mlua::Lua;
 use mlua::ffi::{self, lua_Debug, lua_State};
@@ -26,26 +28,31 @@ const REGISTRY_KEY: &std::ffi::CStr = c"skybox.interrupt";
 pub struct Interrupt {
     main: AtomicPtr<lua_State>,
     active: AtomicPtr<lua_State>,
-    signaling: AtomicBool,
+    signallers: AtomicUsize,
+    closed: AtomicBool,
     trap: AtomicBool,
-    signal: AtomicI32,
 }
 
 impl Interrupt {
-    /// Asks the running handler to stop with `"signal N"`.
-    pub fn signal(&self, signal: i32) {
-        self.signal.store(signal, Ordering::Relaxed);
+    /// Asks the running handler to stop with `"signal 0"`.
+    pub fn signal(&self) {
         self.trap.store(true, Ordering::SeqCst);
-        self.signaling.store(true, Ordering::SeqCst);
-        let state = self.active.load(Ordering::SeqCst);
-        if !state.is_null() {
-            // SAFETY: `state` is live: the VM thread does not let it go (switch away and then
-            // free it) while `signaling` is up (see `switch_to`). lua_sethook only stores the
-            // hook fields and sets the call-info traps; it is the call Lua documents as usable
-            // asynchronously (from signal handlers), and skynet uses it the same way.
-            unsafe { ffi::lua_sethook(state, Some(signal_hook), ffi::LUA_MASKCOUNT, 1) };
+        self.signallers.fetch_add(1, Ordering::SeqCst);
+        if !self.closed.load(Ordering::SeqCst) {
+            let state = self.active.load(Ordering::SeqCst);
+            if !state.is_null() {
+                // SAFETY: `state` is live: the VM thread does not release a state it switched
+                // away from while a signaller is counted in (see `switch_to`), and `closed` stops
+                // signallers before the VM is closed. The call itself races with the VM thread:
+                // lua_sethook stores the hook fields and walks the call-info chain to set traps
+                // while the VM may be returning through it. Lua documents the call as safe from
+                // a signal handler, i.e. on a frozen thread; from another thread the risk of that
+                // walk is the one skynet's SIGNAL has always taken. It is confined to explicit
+                // interrupts (SIGNAL, the endless-loop monitor, a stop), never the message path.
+                unsafe { ffi::lua_sethook(state, Some(signal_hook), ffi::LUA_MASKCOUNT, 1) };
+            }
         }
-        self.signaling.store(false, Ordering::SeqCst);
+        self.signallers.fetch_sub(1, Ordering::SeqCst);
     }
 
     /// Drops a signal that arrived between messages, at the start of the next one.
@@ -59,15 +66,22 @@ impl Interrupt {
     }
 
     fn switch_to(&self, state: *mut lua_State) {
+        if self.closed.load(Ordering::Relaxed) {
+            return;
+        }
         self.active.store(state, Ordering::SeqCst);
-        while self.signaling.load(Ordering::SeqCst) {
+        while self.signallers.load(Ordering::SeqCst) != 0 {
             std::hint::spin_loop();
         }
     }
 
-    /// Called before the VM is closed: no signaller may touch its states from now on.
+    /// Called before the VM is closed: no signaller touches its states from now on.
     pub fn close(&self) {
-        self.switch_to(std::ptr::null_mut());
+        self.active.store(std::ptr::null_mut(), Ordering::SeqCst);
+        self.closed.store(true, Ordering::SeqCst);
+        while self.signallers.load(Ordering::SeqCst) != 0 {
+            std::hint::spin_loop();
+        }
     }
 
     /// Installs the tracking `coroutine.resume` (and a `coroutine.wrap` built on it) in `lua` and
@@ -107,12 +121,25 @@ impl Interrupt {
         .set_name("=[skybox coroutine.wrap]")
         .exec()
     }
+
+    /// Makes `state` the active one, and hooks it if a signal is pending.
+    ///
+    /// # Safety
+    /// `state` must be a live state of this VM, and this must run on the VM's thread.
+    unsafe fn enter(&self, state: *mut lua_State) {
+        self.switch_to(state);
+        if self.trap.load(Ordering::SeqCst) {
+            // SAFETY: per the contract, on the VM's own thread with a live state.
+            unsafe { ffi::lua_sethook(state, Some(signal_hook), ffi::LUA_MASKCOUNT, 1) };
+        }
+    }
 }
 
 /// `coroutine.resume` with the same results as Lua's, recording the active coroutine.
 unsafe extern "C-unwind" fn tracking_resume(state: *mut lua_State) -> c_int {
     // SAFETY: called by Lua as a C function with the upvalue set up in `install`; all stack
-    // operations follow lua_resume's documented protocol (as luaB_coresume does).
+    // operations follow lua_resume's documented protocol (as luaB_coresume does). No Rust value
+    // with a destructor is live where Lua may raise.
     unsafe {
         let interrupt = &*(ffi::lua_touserdata(state, ffi::lua_upvalueindex(1)) as *const Interrupt);
         let co = ffi::lua_tothread(state, 1);
@@ -126,13 +153,10 @@ unsafe extern "C-unwind" fn tracking_resume(state: *mut lua_State) -> c_int {
             return 2;
         }
         ffi::lua_xmove(state, co, nargs);
-        interrupt.switch_to(co);
-        if interrupt.trap.load(Ordering::Relaxed) {
-            ffi::lua_sethook(co, Some(signal_hook), ffi::LUA_MASKCOUNT, 1);
-        }
+        interrupt.enter(co);
         let mut nres: c_int = 0;
         let status = ffi::lua_resume(co, state, nargs, &mut nres);
-        interrupt.switch_to(state);
+        interrupt.enter(state);
         if status == ffi::LUA_OK || status == ffi::LUA_YIELD {
             if ffi::lua_checkstack(state, nres + 1) == 0 {
                 ffi::lua_pop(co, nres);
@@ -144,14 +168,18 @@ unsafe extern "C-unwind" fn tracking_resume(state: *mut lua_State) -> c_int {
             ffi::lua_xmove(co, state, nres);
             nres + 1
         } else {
-            ffi::lua_pushboolean(state, 0);
+            // The message goes below `false`; when `co` is `state` itself (resuming the running
+            // coroutine) the message is already on this stack.
             ffi::lua_xmove(co, state, 1);
+            ffi::lua_pushboolean(state, 0);
+            ffi::lua_insert(state, -2);
             2
         }
     }
 }
 
-/// The count hook a signal installs: removes itself and raises `"signal N"` in the running code.
+/// The count hook a signal installs: removes itself and, if the signal is still pending, raises
+/// `"signal 0"` in the running code.
 unsafe extern "C-unwind" fn signal_hook(state: *mut lua_State, _ar: *mut lua_Debug) {
     // SAFETY: runs inside the VM on the thread executing `state`; the registry entry was set by
     // `install` and points at an `Interrupt` that outlives the VM. Raising an error from a hook is
@@ -161,15 +189,10 @@ unsafe extern "C-unwind" fn signal_hook(state: *mut lua_State, _ar: *mut lua_Deb
         ffi::lua_getfield(state, ffi::LUA_REGISTRYINDEX, REGISTRY_KEY.as_ptr());
         let interrupt = ffi::lua_touserdata(state, -1) as *const Interrupt;
         ffi::lua_pop(state, 1);
-        let signal = if interrupt.is_null() {
-            0
-        } else {
-            (*interrupt).trap.store(false, Ordering::Relaxed);
-            (*interrupt).signal.load(Ordering::Relaxed)
-        };
-        let text = std::ffi::CString::new(format!("signal {signal}")).unwrap_or_default();
-        ffi::lua_pushstring(state, text.as_ptr());
-        drop(text);
+        if interrupt.is_null() || !(*interrupt).trap.swap(false, Ordering::SeqCst) {
+            return;
+        }
+        ffi::lua_pushstring(state, c"signal 0".as_ptr());
         ffi::lua_error(state);
     }
 }

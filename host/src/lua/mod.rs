@@ -53,6 +53,8 @@ pub struct LuaService {
     boot: Option<String>,
     /// The next heap size to warn about (32 MiB, then each doubling), as skynet's snlua does.
     memory_warning: usize,
+    /// For the counters (the VM's closures hold it too; both go when the VM is dropped).
+    service: Arc<Service>,
 }
 
 const FIRST_MEMORY_WARNING: usize = 32 * 1024 * 1024;
@@ -105,6 +107,7 @@ impl LuaService {
             handle: service.handle(),
             boot: Some(args.to_string()),
             memory_warning: FIRST_MEMORY_WARNING,
+            service: service.clone(),
         })
     }
 
@@ -144,21 +147,15 @@ impl LuaService {
                 None => format!("{err:#}"),
             };
             self.node.log(self.handle, format!("lua loader error : {text}"));
-            // Tell the launcher (as snlua does) so a pending newservice fails instead of hanging.
-            if let Some(launcher) = self.node.resolve(".launcher") {
-                let _ = self.node.push(
-                    launcher,
-                    Message { source: self.handle, session: 0, ptype: ptype::TEXT, data: b"ERROR".to_vec() },
-                );
-            }
+            // Dying tells the launcher (see Node::reap), so a pending newservice fails.
             self.node.kill(self.handle);
         }
     }
 }
 
 impl Interrupter for Interrupt {
-    fn interrupt(&self, signal: i32) {
-        self.signal(signal);
+    fn interrupt(&self) {
+        self.signal();
     }
 }
 
@@ -209,6 +206,7 @@ impl Actor for LuaService {
             let _ = state.buffers.take(token, None);
         }
         let used = self.lua.used_memory();
+        self.service.counters.memory.store(used as u64, std::sync::atomic::Ordering::Relaxed);
         if used > self.memory_warning {
             self.node.log(self.handle, format!("Memory warning {:.2} M", used as f64 / (1024.0 * 1024.0)));
             while self.memory_warning <= used {

@@ -71,9 +71,22 @@ end
 
 -- Every message goes through f(ptype, msg, sz, session, source), which returns the (possibly
 -- rewritten) five values to dispatch.
+-- A filter that raises fails the request it was given (its caller gets an error, as it would
+-- from a failing handler) before the error is logged.
+local function filter_and_dispatch(f, ptype, msg, sz, session, source)
+	local ok, p, m, s, sess, src = pcall(f, ptype, msg, sz, session, source)
+	if not ok then
+		if session ~= 0 and ptype ~= skynet.PTYPE_RESPONSE and ptype ~= skynet.PTYPE_ERROR then
+			c.send(source, skynet.PTYPE_ERROR, session, "")
+		end
+		error(p, 0)
+	end
+	dispatch_message(p, m, s, sess, src)
+end
+
 function skynet.filter(f, start_func)
 	c.callback(function(...)
-		dispatch_message(f(...))
+		filter_and_dispatch(f, ...)
 	end)
 	skynet.timeout(0, function()
 		skynet.init_service(start_func)
