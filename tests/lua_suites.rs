@@ -191,6 +191,7 @@ suites! {
     test_harbor,
     test_endless => check_endless,
     test_overload_proxy,
+    test_no_hang,
     test_call,
     test_pack,
     test_session,

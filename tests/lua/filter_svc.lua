@@ -10,6 +10,10 @@ skynet.filter(function(ptype, msg, sz, session, source)
 	if ptype == skynet.PTYPE_CLIENT then
 		ptype = skynet.PTYPE_LUA
 	end
+	-- a filter that fails on one request: the caller must get an error, not wait
+	if ptype == skynet.PTYPE_LUA and skynet.tostring(msg, sz):find("filter_boom", 1, true) then
+		error("filter_svc: boom")
+	end
 	return ptype, msg, sz, session, source
 end, function()
 	skynet.dispatch("lua", function(session, source, cmd, ...)
