@@ -1,7 +1,11 @@
 //! Project tasks, run as `cargo xtask <task>`:
 //!
-//! - `test`: every test: unit tests, the Lua suites, the CLI tests.
+//! - `test`: every test: builds the wasm guests, then unit tests, the Lua suites, the CLI tests,
+//!   and the guests' own (native) tests.
 //! - `demo`: builds the host in release mode and runs the demo in `services/demo`.
+//! - `guests`: builds the wasm guests of `services/guests` into `target/guests/NAME.wasm`.
+
+mod guests;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -14,8 +18,9 @@ fn main() -> anyhow::Result<()> {
     match task.as_str() {
         "test" => test(&root),
         "demo" => demo(&root),
+        "guests" => guests::build(&root).map(drop),
         _ => {
-            eprintln!("usage: cargo xtask <test|demo>");
+            eprintln!("usage: cargo xtask <test|demo|guests>");
             bail!("unknown task '{task}'")
         }
     }
@@ -39,7 +44,25 @@ fn cargo(root: &Path, args: &[&str]) -> anyhow::Result<()> {
 }
 
 fn test(root: &Path) -> anyhow::Result<()> {
-    cargo(root, &["test", "--workspace"])
+    // The host's tests load target/guests/*.wasm.
+    guests::build(root)?;
+    cargo(root, &["test", "--workspace"])?;
+    // The guests' unit tests run natively, under the SDK's mock host, with the normal toolchain
+    // (in a target dir of their own: the guests are another workspace).
+    let native = guests::target_dir(root).join("guests-native");
+    let manifest = root.join("services/guests/Cargo.toml");
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .arg("test")
+        .arg("--manifest-path")
+        .arg(&manifest)
+        .env("CARGO_TARGET_DIR", native)
+        .current_dir(root)
+        .status()
+        .context("cannot run cargo")?;
+    if !status.success() {
+        bail!("the guests' tests failed ({status})");
+    }
+    Ok(())
 }
 
 fn demo(root: &Path) -> anyhow::Result<()> {
