@@ -63,6 +63,13 @@ pub fn effective_config(options: &RunOptions) -> anyhow::Result<Config> {
             format!("{dir}/?.lua;{dir}/?/init.lua"),
             "./lualib/?.lua;./lualib/?/init.lua",
         );
+        // wasm guests in DIR too
+        prepend(
+            &mut config,
+            "wasmservice",
+            format!("{dir}/?.wasm"),
+            crate::wasm::settings::DEFAULT_WASMSERVICE,
+        );
     }
     Ok(config)
 }
@@ -86,7 +93,7 @@ pub fn run(options: RunOptions) -> anyhow::Result<i32> {
         bail!("config key 'harbor' must be between 0 and 255, got {harbor}");
     }
     // Defaults are written into the environment, as skynet does, so getenv sees what is in force.
-    for (key, default) in DEFAULTS {
+    for (key, default) in DEFAULTS.iter().chain(crate::wasm::settings::DEFAULTS) {
         if config.get(key).is_none() {
             config.set(key, *default);
         }
@@ -97,10 +104,16 @@ pub fn run(options: RunOptions) -> anyhow::Result<i32> {
     })?;
     let bootstrap = config.get("bootstrap").unwrap_or("snlua bootstrap").to_string();
     let start = config.get("start").unwrap_or("main").to_string();
-    if bootstrap == "snlua bootstrap" && !service_exists(&config, &start) {
+    // wasm settings fail here, with one line, rather than at the first guest's launch.
+    crate::wasm::settings::Settings::from_env(|key| config.get(key).map(str::to_string))?;
+    if bootstrap == "snlua bootstrap"
+        && !service_exists(&config, &start)
+        && !crate::wasm::module_exists(&config, &start)
+    {
         bail!(
-            "start service '{start}' not found (searched luaservice = \"{}\")",
-            config.get("luaservice").unwrap_or("./service/?.lua")
+            "start service '{start}' not found (searched luaservice = \"{}\" and wasmservice = \"{}\")",
+            config.get("luaservice").unwrap_or("./service/?.lua"),
+            config.get("wasmservice").unwrap_or(crate::wasm::settings::DEFAULT_WASMSERVICE)
         );
     }
     if let Some(loader) = config.get("lualoader")
@@ -118,7 +131,10 @@ pub fn run(options: RunOptions) -> anyhow::Result<i32> {
         endless: Some(endless),
         env: config.values.clone(),
     })?;
-    node.register_runtime("snlua", crate::lua::factory());
+    // wasm guests, and Lua services that fall back to a wasm guest of the same name.
+    let wasm = crate::wasm::WasmRuntime::new(&node)?;
+    node.register_runtime("snlua", wasm.lua_fallback(crate::lua::factory()));
+    node.register_runtime("wasm", wasm.factory());
     node.register_runtime("harbor", crate::native::harbor::factory());
     node.start()?;
     if let Err(err) = node.launch(&bootstrap) {

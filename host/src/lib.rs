@@ -4,6 +4,8 @@
 //!   timer and the logger.
 //! - [`lua`]: a service in a Lua 5.4 VM with skynet's `skynet.core` API.
 //! - [`native`]: services skynet writes in C (the harbor of a standalone node).
+//! - [`wasm`]: a service as a wasm guest (wasmtime), with fuel and memory limits, on the same
+//!   message ABI (`guest-sdk/ABI.md`).
 //! - [`config`]: skynet-style config files.
 //! - [`launch`]: starting a node from a config (what `skybox run` does).
 
@@ -12,3 +14,4 @@ pub mod core;
 pub mod launch;
 pub mod lua;
 pub mod native;
+pub mod wasm;

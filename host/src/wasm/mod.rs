@@ -1,0 +1,195 @@
+//! Wasm guests: services compiled to wasm32, run by wasmtime with fuel and memory limits, on the
+//! same scheduler and message ABI as Lua services (`guest-sdk/ABI.md`).
+//!
+//! - [`settings`]: config keys (`wasmservice`, `fuel`, `wasm_memlimit`, `wasm_pool`,
+//!   `wasm_cache`), per-launch options, finding a module;
+//! - `engine`: the node's engine (pooled, with an on-demand twin when the pool is full);
+//! - `modules` and `disk`: modules compiled once per node, and kept on disk between runs;
+//! - `guest`: one guest as an [`Actor`](crate::core::service::Actor); `report`: its kill line;
+//! - `state`, `imports`, `memory`, `held`, `limiter`: the host side of the ABI.
+//!
+//! The runtime registers as `wasm` (`LAUNCH "wasm [--fuel=N] [--memlimit=BYTES] name args..."`)
+//! and, through [`WasmRuntime::lua_fallback`], makes `snlua NAME` launch the wasm module NAME
+//! when there is no Lua service of that name, so `skynet.newservice(name)` finds guests too.
+
+pub mod abi;
+mod disk;
+mod engine;
+mod guest;
+mod held;
+mod imports;
+mod limiter;
+mod memory;
+mod modules;
+mod report;
+pub mod settings;
+mod state;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use anyhow::anyhow;
+
+use crate::config::Config;
+use crate::core::node::{Node, RuntimeFactory};
+use crate::core::service::{Actor, Service};
+use disk::DiskCache;
+use engine::Engines;
+use modules::ModuleCache;
+use settings::{LaunchSpec, Settings};
+
+pub use modules::CacheStats;
+
+/// The wasm runtime of one node: settings, engine and compiled modules, shared by every guest.
+///
+/// Invariant: `core` is built once, on the first launch (a node without guests reserves no pool),
+/// and never changes; every cached module belongs to its engines.
+pub struct WasmRuntime {
+    settings: Settings,
+    core: OnceLock<Result<Core, String>>,
+    modules: ModuleCache,
+    pool_full_noted: AtomicBool,
+}
+
+/// What the first launch builds. Invariant: `disk` (if any) was opened for `engines`' primary
+/// engine.
+struct Core {
+    engines: Engines,
+    disk: Option<DiskCache>,
+}
+
+impl WasmRuntime {
+    /// A runtime configured from the node's environment (the config keys of [`settings`]).
+    pub fn new(node: &Node) -> anyhow::Result<Arc<WasmRuntime>> {
+        Ok(WasmRuntime::with_settings(Settings::from_env(|k| node.getenv(k))?))
+    }
+
+    pub fn with_settings(settings: Settings) -> Arc<WasmRuntime> {
+        Arc::new(WasmRuntime {
+            settings,
+            core: OnceLock::new(),
+            modules: ModuleCache::default(),
+            pool_full_noted: AtomicBool::new(false),
+        })
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// How modules were obtained so far (compiled, from the disk cache, from memory).
+    pub fn cache_stats(&self) -> &CacheStats {
+        &self.modules.stats
+    }
+
+    /// The engines, built on first use; `node` receives the warnings (pool, cache directory).
+    fn core(&self, node: &Node) -> anyhow::Result<&Core> {
+        let core = self.core.get_or_init(|| {
+            let (engines, warning) = Engines::new(self.settings.fuel > 0, self.settings.pool)
+                .map_err(|e| format!("wasm: {e:#}"))?;
+            if let Some(w) = warning {
+                node.log(0, w);
+            }
+            let disk = self.settings.cache_dir.as_deref().and_then(|dir| {
+                DiskCache::open(dir, &engines.primary().engine)
+                    .inspect_err(|e| node.log(0, format!("wasm cache off: {e:#}")))
+                    .ok()
+            });
+            Ok(Core { engines, disk })
+        });
+        core.as_ref().map_err(|e| anyhow!("{e}"))
+    }
+
+    fn engines(&self) -> anyhow::Result<&Engines> {
+        match self.core.get() {
+            Some(Ok(core)) => Ok(&core.engines),
+            Some(Err(e)) => Err(anyhow!("{e}")),
+            None => Err(anyhow!("wasm: the engine is not built yet")),
+        }
+    }
+
+    fn note_pool_full(&self, node: &Node) {
+        if !self.pool_full_noted.swap(true, Ordering::Relaxed) {
+            node.log(
+                0,
+                format!(
+                    "wasm: all {} pool slots are in use; further guests are allocated on demand",
+                    self.settings.pool
+                ),
+            );
+        }
+    }
+
+    /// Builds the guest for a `wasm` launch line (`[--fuel=N] [--memlimit=BYTES] name args...`).
+    pub fn launch(
+        &self,
+        node: &Arc<Node>,
+        service: &Arc<Service>,
+        line: &str,
+    ) -> anyhow::Result<Box<dyn Actor>> {
+        self.launch_spec(node, service, &LaunchSpec::parse(line)?)
+    }
+
+    fn launch_spec(
+        &self,
+        node: &Arc<Node>,
+        service: &Arc<Service>,
+        spec: &LaunchSpec<'_>,
+    ) -> anyhow::Result<Box<dyn Actor>> {
+        let path = self.settings.find_module(spec.name).ok_or_else(|| {
+            anyhow!(
+                "wasm module '{}' not found (searched wasmservice = \"{}\")",
+                spec.name,
+                self.settings.patterns
+            )
+        })?;
+        let core = self.core(node)?;
+        let warn = |w: String| node.log(service.handle(), w);
+        let compiled = self.modules.get(&core.engines, core.disk.as_ref(), &path, &warn)?;
+        Ok(Box::new(guest::WasmGuest::new(self, node, service, spec, &compiled)?))
+    }
+
+    /// The `wasm` runtime factory for [`Node::register_runtime`].
+    pub fn factory(self: &Arc<Self>) -> RuntimeFactory {
+        let runtime = self.clone();
+        Box::new(move |node, service, args| runtime.launch(node, service, args))
+    }
+
+    /// Wraps the `snlua` factory: `snlua NAME args` launches the wasm module NAME (found on
+    /// `wasmservice`) when no Lua service NAME exists (none on `luaservice`, no built-in).
+    pub fn lua_fallback(self: &Arc<Self>, lua: RuntimeFactory) -> RuntimeFactory {
+        let runtime = self.clone();
+        Box::new(move |node, service, args| {
+            let args = args.trim_start();
+            let (name, rest) = args.split_once(char::is_whitespace).unwrap_or((args, ""));
+            if !lua_service_exists(node, name) && runtime.settings.find_module(name).is_some() {
+                let spec = LaunchSpec { fuel: None, memlimit: None, name, args: rest.trim_start() };
+                return runtime.launch_spec(node, service, &spec);
+            }
+            lua(node, service, args)
+        })
+    }
+}
+
+/// Whether `snlua NAME` would find a Lua service: a built-in, or a file on `luaservice`.
+fn lua_service_exists(node: &Node, name: &str) -> bool {
+    crate::lua::embed::service(name).is_some() || {
+        let patterns = node.getenv("luaservice").unwrap_or_else(|| "./service/?.lua".into());
+        settings::find_on_patterns(&patterns, name).is_some()
+    }
+}
+
+/// Whether a config's `wasmservice` patterns find module `name` (the start-service check).
+pub fn module_exists(config: &Config, name: &str) -> bool {
+    let patterns = config.get("wasmservice").unwrap_or(settings::DEFAULT_WASMSERVICE);
+    settings::find_on_patterns(patterns, name).is_some()
+}
+
+/// Registers the `wasm` runtime on `node` and the Lua runtime with its wasm fallback as `snlua`
+/// (what `skybox run` does); returns the wasm runtime.
+pub fn register(node: &Arc<Node>) -> anyhow::Result<Arc<WasmRuntime>> {
+    let wasm = WasmRuntime::new(node)?;
+    node.register_runtime("snlua", wasm.lua_fallback(crate::lua::factory()));
+    node.register_runtime("wasm", wasm.factory());
+    Ok(wasm)
+}

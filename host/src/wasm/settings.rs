@@ -1,0 +1,255 @@
+//! What the wasm runtime reads from the config, the per-launch options, and where modules are
+//! found.
+//!
+//! | key | default | meaning |
+//! | --- | --- | --- |
+//! | `wasmservice` | `./guests/?.wasm;./target/guests/?.wasm` | where guest modules are found |
+//! | `fuel` | 1000000000 | fuel per message; 0 turns metering off (no limit) |
+//! | `wasm_memlimit` | 64M | linear memory cap per guest (bytes; K/M/G suffixes) |
+//! | `wasm_pool` | 4096 | guests in the pooling allocator; more fall back to on-demand; 0 = no pool |
+//! | `wasm_cache` | `$XDG_CACHE_HOME/skybox/wasm` | compiled-module cache directory; `off` for none |
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, anyhow, bail};
+
+pub const DEFAULT_WASMSERVICE: &str = "./guests/?.wasm;./target/guests/?.wasm";
+pub const DEFAULT_FUEL: u64 = 1_000_000_000;
+pub const DEFAULT_MEMLIMIT: usize = 64 << 20;
+pub const DEFAULT_POOL: u32 = 4096;
+
+/// Each pool slot reserves 4 GiB + 32 MiB of address space (no memory); this many slots stay
+/// well inside the 128 TiB of a 64-bit process.
+pub const MAX_POOL: u32 = 16384;
+/// wasm32 memory cannot exceed 4 GiB.
+pub const MAX_MEMLIMIT: u64 = 1 << 32;
+/// One wasm page: the smallest useful cap.
+pub const MIN_MEMLIMIT: u64 = 64 << 10;
+
+/// The keys above with static defaults, as `launch` writes them into the environment so that
+/// `skynet.getenv` sees what is in force.
+pub const DEFAULTS: &[(&str, &str)] = &[
+    ("wasmservice", DEFAULT_WASMSERVICE),
+    ("fuel", "1000000000"),
+    ("wasm_memlimit", "67108864"),
+    ("wasm_pool", "4096"),
+];
+
+/// The runtime-wide settings, read once when the runtime is created.
+///
+/// Invariant (when built by [`Settings::from_env`]): `memlimit` is within
+/// `MIN_MEMLIMIT..=MAX_MEMLIMIT` and `pool <= MAX_POOL`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// `wasmservice`: `;`-separated patterns, `?` replaced by the module name.
+    pub patterns: String,
+    /// Fuel per message; 0 = metering off (the engine is built without fuel).
+    pub fuel: u64,
+    /// Linear memory cap per guest, bytes.
+    pub memlimit: usize,
+    /// Pool slots; 0 = on-demand allocation only.
+    pub pool: u32,
+    /// Where compiled modules are kept between runs; `None` = no disk cache.
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            patterns: DEFAULT_WASMSERVICE.to_string(),
+            fuel: DEFAULT_FUEL,
+            memlimit: DEFAULT_MEMLIMIT,
+            pool: DEFAULT_POOL,
+            cache_dir: default_cache_dir(),
+        }
+    }
+}
+
+impl Settings {
+    /// Reads the settings through `get` (a config or the node's environment); a malformed value
+    /// is an error naming its key.
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<Settings> {
+        let mut s = Settings::default();
+        if let Some(p) = get("wasmservice") {
+            s.patterns = p;
+        }
+        if let Some(v) = get("fuel") {
+            s.fuel = parse_count(&v).with_context(|| format!("config key 'fuel': bad value '{v}'"))?;
+        }
+        if let Some(v) = get("wasm_memlimit") {
+            s.memlimit =
+                parse_memlimit(&v).with_context(|| format!("config key 'wasm_memlimit': bad value '{v}'"))?;
+        }
+        if let Some(v) = get("wasm_pool") {
+            let pool = parse_count(&v).with_context(|| format!("config key 'wasm_pool': bad value '{v}'"))?;
+            if pool > u64::from(MAX_POOL) {
+                bail!("config key 'wasm_pool' must be between 0 and {MAX_POOL}, got {pool}");
+            }
+            s.pool = pool as u32;
+        }
+        if let Some(v) = get("wasm_cache") {
+            let v = v.trim();
+            s.cache_dir = match v {
+                "" | "off" | "false" | "no" => None,
+                dir => Some(PathBuf::from(dir)),
+            };
+        }
+        Ok(s)
+    }
+
+    /// The module file for guest `name`: the first pattern naming an existing file.
+    pub fn find_module(&self, name: &str) -> Option<PathBuf> {
+        find_on_patterns(&self.patterns, name)
+    }
+}
+
+/// The first of `patterns` (`;`-separated, `?` replaced by `name`) that names a file.
+pub fn find_on_patterns(patterns: &str, name: &str) -> Option<PathBuf> {
+    if name.is_empty() {
+        return None;
+    }
+    patterns
+        .split(';')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| PathBuf::from(p.replace('?', name)))
+        .find(|p| p.is_file())
+}
+
+/// `$XDG_CACHE_HOME/skybox/wasm`, else `$HOME/.cache/skybox/wasm`.
+fn default_cache_dir() -> Option<PathBuf> {
+    let base = match std::env::var_os("XDG_CACHE_HOME") {
+        Some(dir) if !dir.is_empty() && Path::new(&dir).is_absolute() => PathBuf::from(dir),
+        _ => PathBuf::from(std::env::var_os("HOME").filter(|h| !h.is_empty())?).join(".cache"),
+    };
+    Some(base.join("skybox").join("wasm"))
+}
+
+/// A non-negative integer (`1000000000`, `1e9`, `1_000_000`).
+fn parse_count(text: &str) -> anyhow::Result<u64> {
+    let t = text.trim().replace('_', "");
+    if let Ok(n) = t.parse::<u64>() {
+        return Ok(n);
+    }
+    match t.parse::<f64>() {
+        Ok(f) if f >= 0.0 && f.fract() == 0.0 && f <= u64::MAX as f64 => Ok(f as u64),
+        _ => Err(anyhow!("expected a non-negative integer")),
+    }
+}
+
+/// A byte count with an optional binary suffix: `67108864`, `64M`, `64MiB`, `1G`, `512K`.
+pub fn parse_bytes(text: &str) -> anyhow::Result<u64> {
+    let t = text.trim();
+    let split = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
+    let (number, suffix) = t.split_at(split);
+    let unit: u64 = match suffix.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        other => bail!("unknown size suffix '{other}'"),
+    };
+    let n = parse_count(number)?;
+    n.checked_mul(unit).ok_or_else(|| anyhow!("size too large"))
+}
+
+/// A memory cap: bytes, between one wasm page and 4 GiB.
+pub fn parse_memlimit(text: &str) -> anyhow::Result<usize> {
+    let n = parse_bytes(text)?;
+    if !(MIN_MEMLIMIT..=MAX_MEMLIMIT).contains(&n) {
+        bail!("must be between {MIN_MEMLIMIT} and {MAX_MEMLIMIT} bytes, got {n}");
+    }
+    Ok(n as usize)
+}
+
+/// One launch: `[--fuel=N] [--memlimit=BYTES] name args...`.
+///
+/// Invariant: `name` is not empty and does not start with `--`; `memlimit`, when given, is
+/// within `MIN_MEMLIMIT..=MAX_MEMLIMIT`. Borrows the launch line.
+#[derive(Debug, PartialEq, Eq)]
+pub struct LaunchSpec<'a> {
+    /// Fuel per message for this guest (0 = unlimited); `None` = the config's.
+    pub fuel: Option<u64>,
+    /// Memory cap for this guest; `None` = the config's.
+    pub memlimit: Option<usize>,
+    pub name: &'a str,
+    /// What follows the name, as given (passed to `skybox_start`).
+    pub args: &'a str,
+}
+
+impl<'a> LaunchSpec<'a> {
+    pub fn parse(line: &'a str) -> anyhow::Result<LaunchSpec<'a>> {
+        let mut rest = line.trim_start();
+        let mut spec = LaunchSpec { fuel: None, memlimit: None, name: "", args: "" };
+        loop {
+            let (word, after) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+            if word.is_empty() {
+                bail!("wasm: no module name");
+            }
+            let Some(option) = word.strip_prefix("--") else {
+                spec.name = word;
+                spec.args = after.trim_start();
+                return Ok(spec);
+            };
+            match option.split_once('=') {
+                Some(("fuel", v)) => {
+                    spec.fuel = Some(parse_count(v).with_context(|| format!("wasm: bad --fuel '{v}'"))?)
+                }
+                Some(("memlimit", v)) => {
+                    spec.memlimit =
+                        Some(parse_memlimit(v).with_context(|| format!("wasm: bad --memlimit '{v}'"))?)
+                }
+                _ => bail!("wasm: unknown option '{word}' (expected --fuel=N or --memlimit=BYTES)"),
+            }
+            rest = after.trim_start();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn launch_options_come_before_the_name() {
+        let s = LaunchSpec::parse("--fuel=1e6 --memlimit=2M echo a  b").unwrap();
+        assert_eq!(
+            s,
+            LaunchSpec { fuel: Some(1_000_000), memlimit: Some(2 << 20), name: "echo", args: "a  b" }
+        );
+        let s = LaunchSpec::parse("echo --fuel=5").unwrap();
+        assert_eq!((s.fuel, s.name, s.args), (None, "echo", "--fuel=5"));
+        assert!(LaunchSpec::parse("").is_err());
+        assert!(LaunchSpec::parse("--fuel=5").is_err());
+        assert!(LaunchSpec::parse("--fuel=x echo").is_err());
+        assert!(LaunchSpec::parse("--memlimit=1 echo").is_err());
+        assert!(LaunchSpec::parse("--stack=1 echo").is_err());
+    }
+
+    #[test]
+    fn config_values_are_checked() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| pairs.iter().find(|(key, _)| *key == k).map(|(_, v)| v.to_string())
+        };
+        let s = Settings::from_env(env(&[("fuel", "0"), ("wasm_memlimit", "1G"), ("wasm_cache", "off")]))
+            .unwrap();
+        assert_eq!((s.fuel, s.memlimit, s.cache_dir), (0, 1 << 30, None));
+        assert_eq!(s.pool, DEFAULT_POOL);
+        for bad in [&[("fuel", "-1")][..], &[("wasm_memlimit", "5G")], &[("wasm_pool", "100000")]] {
+            let pairs: Vec<(String, String)> =
+                bad.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            let get = |k: &str| pairs.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+            let e = format!("{:#}", Settings::from_env(get).unwrap_err());
+            assert!(e.contains(bad[0].0), "{e}");
+        }
+    }
+
+    #[test]
+    fn sizes_take_suffixes() {
+        assert_eq!(parse_bytes("64M").unwrap(), 64 << 20);
+        assert_eq!(parse_bytes("64MiB").unwrap(), 64 << 20);
+        assert_eq!(parse_bytes(" 512k ").unwrap(), 512 << 10);
+        assert_eq!(parse_bytes("1048576").unwrap(), 1 << 20);
+        assert!(parse_bytes("12X").is_err());
+    }
+}
