@@ -192,6 +192,7 @@ suites! {
     test_endless => check_endless,
     test_overload_proxy,
     test_no_hang,
+    test_blocking,
     test_call,
     test_pack,
     test_session,

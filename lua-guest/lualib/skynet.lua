@@ -579,6 +579,12 @@ local function yield_call(addr, session)
 	return msg, sz
 end
 
+-- skybox: waits for the reply to `session`, a session the host answers on this service's own
+-- behalf (work run off the workers, see skynet.blocking); returns the raw reply (msg, sz).
+function skynet.waitsession(session)
+	return yield_call(skynet.self(), session)
+end
+
 local function check_session(session, addr)
 	if not session then
 		if session == false then

@@ -66,6 +66,10 @@ t.test("STAT reports task, mqlen, cpu and message counts", function()
 	local after = skynet.call(e, "debug", "STAT")
 	t.ok(after.message >= before.message + 10,
 		string.format("message count %s -> %s after 10 sends", before.message, after.message))
+	-- skybox counters: replies sent, the longest queue, the heap
+	t.ok(after.messages_out >= before.messages_out + 1, "the STAT reply itself was counted")
+	t.ok(after.mqpeak >= 1, "mqpeak " .. tostring(after.mqpeak))
+	t.ok(after.mem > 0, "heap in KB")
 end)
 
 t.test("STAT task counts a sleeping request", function()

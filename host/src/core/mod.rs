@@ -1,5 +1,6 @@
 //! The native core: what every service stands on, whatever runs inside it.
 
+pub mod blocking;
 pub mod handle;
 pub mod logger;
 pub mod mailbox;

@@ -82,6 +82,8 @@ pub struct Node {
     pending_names: Mutex<HashMap<Box<str>, Vec<Message>>>,
     /// What each worker runs, for the monitor.
     workers: Box<[WorkerSlot]>,
+    /// Blocking work off the workers; started on first use.
+    blocking: std::sync::OnceLock<super::blocking::BlockingPool>,
     endless: Option<Duration>,
 }
 
@@ -107,6 +109,7 @@ impl Node {
             harbor_service: AtomicU32::new(0),
             pending_names: Mutex::new(HashMap::new()),
             workers: (0..config.threads.max(1)).map(|_| WorkerSlot::default()).collect(),
+            blocking: std::sync::OnceLock::new(),
             endless: config.endless.filter(|d| !d.is_zero()),
         }))
     }
@@ -152,6 +155,9 @@ impl Node {
         }
         self.global.wake_all();
         self.join_threads();
+        if let Some(pool) = self.blocking.get() {
+            pool.stop();
+        }
         // Services still registered (an abort) release their runtimes here, on this thread.
         for service in self.handles.all() {
             self.kill(service.handle());
@@ -311,6 +317,31 @@ impl Node {
         for msg in waiting.into_values().flatten() {
             self.bounce(handle, msg);
         }
+    }
+
+    /// Runs `job` off the workers (see `blocking`); its result reaches `handle` as
+    /// RESPONSE(`session`). The pool has `blocking_threads` threads (config, default 4).
+    pub fn run_blocking(
+        self: &Arc<Self>,
+        handle: Handle,
+        session: i32,
+        job: super::blocking::Job,
+    ) -> anyhow::Result<()> {
+        let pool = match self.blocking.get() {
+            Some(pool) => pool,
+            None => {
+                let threads =
+                    self.getenv("blocking_threads").and_then(|t| t.trim().parse().ok()).unwrap_or(4);
+                let pool = super::blocking::BlockingPool::start(self, threads)?;
+                // A racing first use may have won; its pool is the one kept, this one stops.
+                if let Err(pool) = self.blocking.set(pool) {
+                    pool.stop();
+                }
+                self.blocking.get().expect("set above")
+            }
+        };
+        pool.run(handle, session, job);
+        Ok(())
     }
 
     /// Tells `to` that request `session` failed (an ERROR message from `from`).

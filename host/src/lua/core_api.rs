@@ -24,6 +24,8 @@ pub fn install(lua: &Lua, node: &Arc<Node>, service: &Arc<Service>) -> mlua::Res
     let preload: Table = package.get("preload")?;
     let core_loader = lua.create_function(move |_, ()| Ok(core.clone()))?;
     preload.set("skynet.core", core_loader)?;
+    let blocking = wrap_raising(lua, super::blocking::table(lua, node, service)?)?;
+    preload.set("skybox.blocking", lua.create_function(move |_, ()| Ok(blocking.clone()))?)?;
     let embed_table = embed_table(lua)?;
     preload.set("skybox.embed", lua.create_function(move |_, ()| Ok(embed_table.clone()))?)?;
     let searchers: Table = package.get("searchers")?;
@@ -193,7 +195,7 @@ const FAILED: LightUserData = LightUserData(std::ptr::dangling_mut::<std::ffi::c
 /// A native function that reports failure as `FAILED, message` instead of raising: mlua raises
 /// errors from Rust as userdata, and Lua code (skynet's included) expects error strings. The
 /// [`raising`] trampoline turns the pair into a Lua error with the message.
-fn guarded<A, R, F>(lua: &Lua, f: F) -> mlua::Result<Function>
+pub(super) fn guarded<A, R, F>(lua: &Lua, f: F) -> mlua::Result<Function>
 where
     A: FromLuaMulti,
     R: IntoLuaMulti,
@@ -225,7 +227,7 @@ fn wrap_raising(lua: &Lua, raw: Table) -> mlua::Result<Table> {
         -- trace(tag, user, [co], [level]) as lua-skynet.c: up to three frames with a line,
         -- from `level` of `co` (default: the caller, i.e. level 1 of the running thread).
         local raw_trace, getinfo, tointeger, concat = module.trace, debug.getinfo, math.tointeger, table.concat
-        module.trace = function(tag, user, co, level)
+        module.trace = raw_trace and function(tag, user, co, level)
             if co == nil then return raw_trace(tag, user) end
             if type(co) ~= "thread" then co, level = nil, co end
             level = tointeger(level) or 1

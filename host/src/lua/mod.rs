@@ -5,6 +5,7 @@
 //! `LUA_CPATH`, `LUA_SERVICE`, `LUA_PRELOAD`). The loader itself runs in the service's first
 //! message, on a worker, so a launch returns as soon as the VM exists.
 
+mod blocking;
 mod buffers;
 mod core_api;
 pub mod embed;

@@ -5,7 +5,7 @@
 --   LINK                 never answered while the service lives; fails when it exits
 --   MEM                  Lua memory in kilobytes
 --   GC                   full collection (no answer: sent, not called)
---   STAT                 { task, mqlen, cpu, message }
+--   STAT                 { task, mqlen, cpu, message, messages_out, mqpeak, mem }
 --   TASK [session]       tracebacks of waiting threads (or of one session)
 --   UNIQTASK             the same, grouped by identical traceback
 --   INFO ...             whatever the service's skynet.info_func returns
@@ -58,6 +58,10 @@ local function init(skynet, export)
 				mqlen = skynet.stat "mqlen",
 				cpu = skynet.stat "cpu",
 				message = skynet.stat "message",
+				-- skybox counters: messages sent, longest queue seen, heap in KB
+				messages_out = skynet.stat "messages_out",
+				mqpeak = skynet.stat "mqpeak",
+				mem = collectgarbage "count",
 			}
 		end
 
