@@ -193,6 +193,7 @@ suites! {
     test_overload_proxy,
     test_no_hang,
     test_blocking,
+    test_million,
     test_call,
     test_pack,
     test_session,

@@ -15,6 +15,9 @@ use super::message::Message;
 
 /// Queue length above which the first overload warning is raised; it doubles after each warning.
 const OVERLOAD_THRESHOLD: usize = 1024;
+/// An empty queue with more room than this (left by a flood) is shrunk back.
+const SHRINK_ABOVE: usize = 4096;
+const INITIAL_CAPACITY: usize = 16;
 
 pub struct Mailbox {
     inner: Mutex<Inner>,
@@ -87,6 +90,10 @@ impl Mailbox {
             None => {
                 inner.overload_threshold = OVERLOAD_THRESHOLD;
                 inner.scheduled = false;
+                // A flood leaves a large buffer behind; give it back once the flood is over.
+                if inner.queue.capacity() > SHRINK_ABOVE {
+                    inner.queue.shrink_to(INITIAL_CAPACITY);
+                }
                 None
             }
         }
@@ -158,8 +165,10 @@ mod tests {
         }
         assert_eq!(warnings, vec![1025, 2049, 4097]);
         assert_eq!(mb.peak(), 5000);
-        // Draining resets the threshold: the next flood warns from 1024 again.
+        // Draining resets the threshold (the next flood warns from 1024 again) and gives the
+        // flood's buffer back.
         while mb.pop().is_some() {}
+        assert!(mb.inner.lock().queue.capacity() <= SHRINK_ABOVE);
         for i in 0..1100 {
             mb.push(msg(i));
         }
