@@ -82,6 +82,9 @@ pub fn service_exists(config: &Config, name: &str) -> bool {
 }
 
 /// Runs a node until it stops; returns the process exit code.
+///
+/// With the `daemon` key set this forks the process (daemon(3)): call it only from a
+/// single-threaded process, as the `skybox` binary does.
 pub fn run(options: RunOptions) -> anyhow::Result<i32> {
     let mut config = effective_config(&options)?;
     let threads = config.int("thread", 8)?;
