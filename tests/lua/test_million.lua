@@ -1,5 +1,6 @@
 -- At scale: a million messages flooding a slow service, a million calls through a forward_type
--- proxy. Nothing is lost, and memory comes back once the load is over.
+-- proxy. Nothing is lost, and memory comes back once the load is over. The flood runs in one
+-- handler for seconds, so the endless-loop limit is raised (tests/lua/test_million.args).
 local skynet = require "skynet"
 require "skynet.manager"
 local t = require "testlib"

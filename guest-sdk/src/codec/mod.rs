@@ -26,6 +26,9 @@
 //! - typed, through serde: [`to_bytes`] / [`from_bytes`] for a message (an argument list, see
 //!   below), [`to_value`] / [`from_value`] for one value.
 //!
+//! Underneath both, [`wire`] is the byte level (header bytes, writers, a bounds-checked reader),
+//! public so that other implementations of the format (the host's, on Lua values) share it.
+//!
 //! # The serde mapping
 //!
 //! One value:
@@ -68,7 +71,7 @@
 mod de;
 mod ser;
 mod value;
-mod wire;
+pub mod wire;
 
 use std::fmt;
 

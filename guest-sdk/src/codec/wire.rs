@@ -1,44 +1,74 @@
-//! The byte-level pieces of the format, shared by the [`Value`](super::Value) codec and the
-//! serde serializer so both write exactly the same bytes.
+//! The byte-level layer of the format: the header byte, the writers and a bounds-checked
+//! [`Reader`]. Both this crate's codecs (the dynamic [`Value`](super::Value) one and serde) and
+//! the host's Lua codec are built on it, so they all write and read exactly the same bytes.
+//!
+//! It knows nothing of values: a caller walks its own data and writes each value with the
+//! writer of its type (a table is [`write_table_header`], its array items, its key/value pairs,
+//! then [`write_nil`]); to read, it takes the [`header`](Reader::header) of each value and
+//! dispatches on the type. The writers append straight to the output `Vec`, the reader borrows
+//! straight from the input slice, and the small functions are `#[inline]`, so nothing is
+//! allocated or copied per value.
+//!
+//! The [module documentation](super) describes the format.
 
 use super::{DecodeError, DecodeReason, EncodeError};
 
-pub(super) const TYPE_NIL: u8 = 0;
-pub(super) const TYPE_BOOLEAN: u8 = 1;
-pub(super) const TYPE_NUMBER: u8 = 2;
-pub(super) const TYPE_USERDATA: u8 = 3;
-pub(super) const TYPE_SHORT_STRING: u8 = 4;
-pub(super) const TYPE_LONG_STRING: u8 = 5;
-pub(super) const TYPE_TABLE: u8 = 6;
+/// Type of nil (and, as a key, of a table's terminator).
+pub const TYPE_NIL: u8 = 0;
+/// Type of a boolean; the cookie is 0 for false, anything else for true.
+pub const TYPE_BOOLEAN: u8 = 1;
+/// Type of a number; the cookie is one of the `NUMBER_*` forms.
+pub const TYPE_NUMBER: u8 = 2;
+/// Type of a light userdata: a pointer, 8 bytes.
+pub const TYPE_USERDATA: u8 = 3;
+/// Type of a string of up to 31 bytes; the cookie is its length.
+pub const TYPE_SHORT_STRING: u8 = 4;
+/// Type of a longer string; the cookie (2 or 4) is the width of the length that follows.
+pub const TYPE_LONG_STRING: u8 = 5;
+/// Type of a table; the cookie is the array length, or [`COOKIE_EXTENDED`].
+pub const TYPE_TABLE: u8 = 6;
 
-const NUMBER_ZERO: u8 = 0;
-const NUMBER_BYTE: u8 = 1;
-const NUMBER_WORD: u8 = 2;
-const NUMBER_DWORD: u8 = 4;
-const NUMBER_QWORD: u8 = 6;
-pub(super) const NUMBER_REAL: u8 = 8;
+/// Number cookie: the integer 0, no payload.
+pub const NUMBER_ZERO: u8 = 0;
+/// Number cookie: an integer as a `u8`.
+pub const NUMBER_BYTE: u8 = 1;
+/// Number cookie: an integer as a `u16`.
+pub const NUMBER_WORD: u8 = 2;
+/// Number cookie: an integer as an `i32`.
+pub const NUMBER_DWORD: u8 = 4;
+/// Number cookie: an integer as an `i64`.
+pub const NUMBER_QWORD: u8 = 6;
+/// Number cookie: a real, as an `f64`.
+pub const NUMBER_REAL: u8 = 8;
 
 /// Largest cookie; as a table cookie it means "array length follows as a number value".
-pub(super) const COOKIE_EXTENDED: u8 = 31;
+pub const COOKIE_EXTENDED: u8 = 31;
 
 /// The one-byte encoding of nil (also the table terminator).
-pub(super) const NIL: u8 = header(TYPE_NIL, 0);
+pub const NIL: u8 = header(TYPE_NIL, 0);
 
-const fn header(kind: u8, cookie: u8) -> u8 {
+/// The header byte of a value of type `kind` (0..=7) with this `cookie` (0..=31).
+#[inline]
+pub const fn header(kind: u8, cookie: u8) -> u8 {
     kind | (cookie << 3)
 }
 
-pub(super) fn write_nil(out: &mut Vec<u8>) {
+/// Writes a nil, which is also the terminator of a table.
+#[inline]
+pub fn write_nil(out: &mut Vec<u8>) {
     out.push(NIL);
 }
 
-pub(super) fn write_bool(out: &mut Vec<u8>, b: bool) {
+/// Writes a boolean.
+#[inline]
+pub fn write_bool(out: &mut Vec<u8>, b: bool) {
     out.push(header(TYPE_BOOLEAN, u8::from(b)));
 }
 
-/// The narrowest form, as skynet picks it: only `u8` and `u16` are unsigned, so negatives take
-/// at least four bytes.
-pub(super) fn write_integer(out: &mut Vec<u8>, n: i64) {
+/// Writes an integer in the narrowest form, as skynet picks it: only `u8` and `u16` are
+/// unsigned, so negatives take at least four bytes.
+#[inline]
+pub fn write_integer(out: &mut Vec<u8>, n: i64) {
     if n == 0 {
         out.push(header(TYPE_NUMBER, NUMBER_ZERO));
     } else if let Ok(small) = i32::try_from(n) {
@@ -57,17 +87,23 @@ pub(super) fn write_integer(out: &mut Vec<u8>, n: i64) {
     }
 }
 
-pub(super) fn write_real(out: &mut Vec<u8>, x: f64) {
+/// Writes a real (always 8 bytes, even when it is integral).
+#[inline]
+pub fn write_real(out: &mut Vec<u8>, x: f64) {
     out.push(header(TYPE_NUMBER, NUMBER_REAL));
     out.extend_from_slice(&x.to_le_bytes());
 }
 
-pub(super) fn write_pointer(out: &mut Vec<u8>, p: u64) {
+/// Writes a light userdata: the pointer's address, 8 bytes.
+#[inline]
+pub fn write_pointer(out: &mut Vec<u8>, p: u64) {
     out.push(header(TYPE_USERDATA, 0));
     out.extend_from_slice(&p.to_le_bytes());
 }
 
-pub(super) fn write_string(out: &mut Vec<u8>, bytes: &[u8]) -> Result<(), EncodeError> {
+/// Writes a string (any bytes). Fails, writing nothing, for more than `i32::MAX` bytes.
+#[inline]
+pub fn write_string(out: &mut Vec<u8>, bytes: &[u8]) -> Result<(), EncodeError> {
     let len = bytes.len();
     if len <= usize::from(COOKIE_EXTENDED) {
         out.push(header(TYPE_SHORT_STRING, len as u8));
@@ -85,9 +121,10 @@ pub(super) fn write_string(out: &mut Vec<u8>, bytes: &[u8]) -> Result<(), Encode
     Ok(())
 }
 
-/// The table header for an array part of `len` items; the items, the pairs and the
-/// terminating nil follow.
-pub(super) fn write_table_header(out: &mut Vec<u8>, len: usize) {
+/// Writes the header of a table whose array part has `len` items; the items, the key/value
+/// pairs and the terminating [`write_nil`] follow.
+#[inline]
+pub fn write_table_header(out: &mut Vec<u8>, len: usize) {
     if len >= usize::from(COOKIE_EXTENDED) {
         out.push(header(TYPE_TABLE, COOKIE_EXTENDED));
         write_integer(out, i64::try_from(len).unwrap_or(i64::MAX));
@@ -111,30 +148,60 @@ pub(super) fn is_nan(bytes: &[u8]) -> bool {
     }
 }
 
-/// A cursor over a stream. Every read is bounds-checked and reports where it failed.
-pub(super) struct Reader<'a> {
+/// A cursor over a stream. Every read is bounds-checked: it either advances past what it read
+/// or fails with a [`DecodeError`] that tells where (the position before the failed read; for
+/// an invalid header field, after it).
+///
+/// ```
+/// use skybox_sdk::codec::wire::{self, Reader};
+///
+/// let mut reader = Reader::new(&[0x0a, 0x2a, 0x0c, b'h', b'i']);
+/// assert_eq!(reader.header().unwrap(), (wire::TYPE_NUMBER, wire::NUMBER_BYTE));
+/// assert_eq!(reader.integer(wire::NUMBER_BYTE).unwrap(), 42);
+/// assert_eq!(reader.header().unwrap(), (wire::TYPE_SHORT_STRING, 1));
+/// assert_eq!(reader.bytes(1).unwrap(), b"h");
+/// assert_eq!(reader.position(), 4);
+/// assert!(reader.bytes(2).is_err());
+/// ```
+pub struct Reader<'a> {
     data: &'a [u8],
     pos: usize,
 }
 
 impl<'a> Reader<'a> {
-    pub(super) fn new(data: &'a [u8]) -> Self {
+    /// A reader at the start of `data`.
+    #[inline]
+    pub fn new(data: &'a [u8]) -> Self {
         Reader { data, pos: 0 }
     }
 
-    pub(super) fn at_end(&self) -> bool {
+    /// Is the whole stream read?
+    #[inline]
+    pub fn at_end(&self) -> bool {
         self.pos >= self.data.len()
     }
 
-    pub(super) fn remaining(&self) -> usize {
+    /// The offset of the next byte to read.
+    #[inline]
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// How many bytes are left to read.
+    #[inline]
+    pub fn remaining(&self) -> usize {
         self.data.len() - self.pos
     }
 
-    pub(super) fn error(&self, reason: DecodeReason) -> DecodeError {
+    /// An error for `reason` at the current position.
+    #[cold]
+    pub fn error(&self, reason: DecodeReason) -> DecodeError {
         DecodeError { pos: self.pos, len: self.data.len(), reason }
     }
 
-    pub(super) fn bytes(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+    /// The next `n` bytes, borrowed from the input.
+    #[inline]
+    pub fn bytes(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         if n > self.remaining() {
             return Err(self.error(DecodeReason::Truncated(n)));
         }
@@ -143,7 +210,9 @@ impl<'a> Reader<'a> {
         Ok(slice)
     }
 
-    pub(super) fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+    /// The next `N` bytes, copied (for fixed-width fields: `u32::from_le_bytes(r.array()?)`).
+    #[inline]
+    pub fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
         match self.data[self.pos..].first_chunk::<N>() {
             Some(chunk) => {
                 self.pos += N;
@@ -154,13 +223,16 @@ impl<'a> Reader<'a> {
     }
 
     /// The header byte of the next value, split into (type, cookie).
-    pub(super) fn header(&mut self) -> Result<(u8, u8), DecodeError> {
+    #[inline]
+    pub fn header(&mut self) -> Result<(u8, u8), DecodeError> {
         let [tag] = self.array()?;
         Ok((tag & 7, tag >> 3))
     }
 
-    /// The payload of an integer whose header had this (non-real) cookie.
-    pub(super) fn integer(&mut self, cookie: u8) -> Result<i64, DecodeError> {
+    /// After a [`TYPE_NUMBER`] header whose cookie is not [`NUMBER_REAL`]: the integer.
+    /// Fails on a cookie that is not one of the integer forms.
+    #[inline]
+    pub fn integer(&mut self, cookie: u8) -> Result<i64, DecodeError> {
         Ok(match cookie {
             NUMBER_ZERO => 0,
             NUMBER_BYTE => i64::from(u8::from_le_bytes(self.array()?)),
@@ -171,8 +243,11 @@ impl<'a> Reader<'a> {
         })
     }
 
-    /// The bytes of a long string whose header had this cookie.
-    pub(super) fn long_string(&mut self, cookie: u8) -> Result<&'a [u8], DecodeError> {
+    /// After a [`TYPE_LONG_STRING`] header with this cookie: the string's bytes, borrowed.
+    /// Fails on a cookie other than 2 and 4. (For a short string, the cookie is the length:
+    /// use [`bytes`](Self::bytes).)
+    #[inline]
+    pub fn long_string(&mut self, cookie: u8) -> Result<&'a [u8], DecodeError> {
         let len = match cookie {
             2 => usize::from(u16::from_le_bytes(self.array()?)),
             4 => u32::from_le_bytes(self.array()?) as usize,
@@ -181,8 +256,11 @@ impl<'a> Reader<'a> {
         self.bytes(len)
     }
 
-    /// The array length of a table whose header had this cookie, checked against the data left.
-    pub(super) fn array_len(&mut self, cookie: u8) -> Result<usize, DecodeError> {
+    /// After a [`TYPE_TABLE`] header with this cookie: the length of the array part, read from
+    /// the stream for [`COOKIE_EXTENDED`]. Fails unless it is a non-negative integer smaller than
+    /// what is left, so a caller may preallocate that many items.
+    #[inline]
+    pub fn array_len(&mut self, cookie: u8) -> Result<usize, DecodeError> {
         let len = if cookie == COOKIE_EXTENDED {
             let (kind, cookie) = self.header()?;
             if kind != TYPE_NUMBER || cookie == NUMBER_REAL {

@@ -1,19 +1,9 @@
 //! skynet's Lua value encoding (`skynet.pack` / `skynet.unpack`), byte-compatible with
-//! skynet's `lualib-src/lua-seri.c`.
+//! skynet's `lualib-src/lua-seri.c`, straight between Lua values and bytes.
 //!
-//! A stream is a sequence of values. Each value starts with a header byte: the low 3 bits
-//! are the type, the high 5 bits a type-specific "cookie". Multi-byte fields are
-//! little-endian.
-//!
-//! | type | cookie | payload |
-//! |------|--------|---------|
-//! | 0 nil | ignored | none |
-//! | 1 boolean | 0 false, otherwise true | none |
-//! | 2 number | 0 zero, 1 `u8`, 2 `u16`, 4 `i32`, 6 `i64`, 8 `f64` | 0, 1, 2, 4, 8 or 8 bytes |
-//! | 3 light userdata | ignored | the pointer, `usize` wide |
-//! | 4 short string | length, 0..=31 | bytes |
-//! | 5 long string | 2 or 4: width of the length field | length, bytes |
-//! | 6 table | array length, or 31 then the length as a number value | array items, key/value pairs, nil |
+//! The format itself (header bytes, number forms, string and table layouts) and its byte-level
+//! reading and writing are [`skybox_sdk::codec::wire`], shared with the guests' codec; this
+//! module only walks Lua values on one side and creates them on the other.
 //!
 //! The array part of a table covers keys `1..=n` with `n` its raw length; the other pairs
 //! follow in `next` order and a nil key ends the table. A table whose metatable has
@@ -24,36 +14,8 @@ use std::ptr;
 use mlua::{
     Error, FromLuaMulti, IntoLuaMulti, LightUserData, Lua, MultiValue, ObjectLike, Result, Table, Value,
 };
-
-const TYPE_NIL: u8 = 0;
-const TYPE_BOOLEAN: u8 = 1;
-const TYPE_NUMBER: u8 = 2;
-const TYPE_USERDATA: u8 = 3;
-const TYPE_SHORT_STRING: u8 = 4;
-const TYPE_LONG_STRING: u8 = 5;
-const TYPE_TABLE: u8 = 6;
-
-// Number cookies.
-const NUMBER_ZERO: u8 = 0;
-const NUMBER_BYTE: u8 = 1;
-const NUMBER_WORD: u8 = 2;
-const NUMBER_DWORD: u8 = 4;
-const NUMBER_QWORD: u8 = 6;
-const NUMBER_REAL: u8 = 8;
-
-/// Largest cookie value; as a table cookie it means "array length follows".
-const COOKIE_EXTENDED: u8 = 31;
-
-/// skynet refuses to pack any value nested deeper than this many tables.
-const MAX_DEPTH: usize = 32;
-
-/// Deepest table nesting a stream from skynet can hold: a value inside `MAX_DEPTH` tables
-/// is still accepted, and it may itself be an empty table.
-const MAX_DECODE_DEPTH: usize = MAX_DEPTH + 1;
-
-const fn header(kind: u8, cookie: u8) -> u8 {
-    kind | (cookie << 3)
-}
+use skybox_sdk::codec::wire::{self, Reader};
+use skybox_sdk::codec::{DecodeError, DecodeReason, MAX_DECODE_DEPTH, MAX_DEPTH};
 
 /// Appends the skynet encoding of `values` to `out`.
 ///
@@ -78,10 +40,10 @@ pub fn pack(values: &[Value]) -> Result<Vec<u8>> {
 
 /// Decodes every value in `data`, in order.
 pub fn unpack(lua: &Lua, data: &[u8]) -> Result<MultiValue> {
-    let mut reader = Reader { lua, data, pos: 0 };
+    let mut reader = Reader::new(data);
     let mut values = MultiValue::new();
-    while reader.pos < data.len() {
-        values.push_back(reader.value(0)?);
+    while !reader.at_end() {
+        values.push_back(unpack_value(lua, &mut reader, 0)?);
     }
     Ok(values)
 }
@@ -93,63 +55,18 @@ fn pack_value(out: &mut Vec<u8>, value: &Value, depth: usize) -> Result<()> {
         return Err(Error::runtime("serialize can't pack too depth table"));
     }
     match value {
-        Value::Nil => out.push(header(TYPE_NIL, 0)),
-        Value::Boolean(b) => out.push(header(TYPE_BOOLEAN, u8::from(*b))),
-        Value::Integer(n) => pack_integer(out, *n),
-        Value::Number(n) => {
-            out.push(header(TYPE_NUMBER, NUMBER_REAL));
-            out.extend_from_slice(&n.to_le_bytes());
-        }
-        Value::LightUserData(p) => {
-            // Exposed: the address may be a real buffer the host later takes back.
-            out.push(header(TYPE_USERDATA, 0));
-            out.extend_from_slice(&p.0.expose_provenance().to_le_bytes());
-        }
-        Value::String(s) => pack_string(out, &s.as_bytes())?,
+        Value::Nil => wire::write_nil(out),
+        Value::Boolean(b) => wire::write_bool(out, *b),
+        Value::Integer(n) => wire::write_integer(out, *n),
+        Value::Number(n) => wire::write_real(out, *n),
+        // Exposed: the address may be a real buffer the host later takes back.
+        Value::LightUserData(p) => wire::write_pointer(out, p.0.expose_provenance() as u64),
+        Value::String(s) => wire::write_string(out, &s.as_bytes()).map_err(Error::runtime)?,
         Value::Table(t) => pack_table(out, t, depth + 1)?,
         other => {
             return Err(Error::runtime(format!("unsupported type {} to serialize", other.type_name())));
         }
     }
-    Ok(())
-}
-
-/// Uses the narrowest form; only `u8` and `u16` are unsigned, so negatives take at least
-/// four bytes.
-fn pack_integer(out: &mut Vec<u8>, n: i64) {
-    if n == 0 {
-        out.push(header(TYPE_NUMBER, NUMBER_ZERO));
-    } else if let Ok(small) = i32::try_from(n) {
-        if let Ok(byte) = u8::try_from(small) {
-            out.extend_from_slice(&[header(TYPE_NUMBER, NUMBER_BYTE), byte]);
-        } else if let Ok(word) = u16::try_from(small) {
-            out.push(header(TYPE_NUMBER, NUMBER_WORD));
-            out.extend_from_slice(&word.to_le_bytes());
-        } else {
-            out.push(header(TYPE_NUMBER, NUMBER_DWORD));
-            out.extend_from_slice(&small.to_le_bytes());
-        }
-    } else {
-        out.push(header(TYPE_NUMBER, NUMBER_QWORD));
-        out.extend_from_slice(&n.to_le_bytes());
-    }
-}
-
-fn pack_string(out: &mut Vec<u8>, bytes: &[u8]) -> Result<()> {
-    let len = bytes.len();
-    if len < usize::from(COOKIE_EXTENDED) + 1 {
-        out.push(header(TYPE_SHORT_STRING, len as u8));
-    } else if let Ok(len) = u16::try_from(len) {
-        out.push(header(TYPE_LONG_STRING, 2));
-        out.extend_from_slice(&len.to_le_bytes());
-    } else if let Ok(len) = i32::try_from(len) {
-        // skynet reads the length into a C int, so longer strings cannot round-trip there.
-        out.push(header(TYPE_LONG_STRING, 4));
-        out.extend_from_slice(&len.to_le_bytes());
-    } else {
-        return Err(Error::runtime(format!("string of {len} bytes is too long to serialize")));
-    }
-    out.extend_from_slice(bytes);
     Ok(())
 }
 
@@ -163,12 +80,7 @@ fn pack_table(out: &mut Vec<u8>, table: &Table, depth: usize) -> Result<()> {
     }
 
     let len = table.raw_len();
-    if len >= usize::from(COOKIE_EXTENDED) {
-        out.push(header(TYPE_TABLE, COOKIE_EXTENDED));
-        pack_integer(out, i64::try_from(len).unwrap_or(i64::MAX));
-    } else {
-        out.push(header(TYPE_TABLE, len as u8));
-    }
+    wire::write_table_header(out, len);
     for i in 1..=len {
         let item: Value = table.raw_get(i)?;
         pack_value(out, &item, depth)?;
@@ -182,13 +94,13 @@ fn pack_table(out: &mut Vec<u8>, table: &Table, depth: usize) -> Result<()> {
         pack_value(out, &key, depth)?;
         pack_value(out, &value, depth)
     })?;
-    out.push(header(TYPE_NIL, 0));
+    wire::write_nil(out);
     Ok(())
 }
 
 /// Runs the generic `for` protocol by hand: `__pairs(t)` gives `next, state, control`.
 fn pack_meta_pairs(out: &mut Vec<u8>, table: &Table, pairs: &Value, depth: usize) -> Result<()> {
-    out.push(header(TYPE_TABLE, 0));
+    wire::write_table_header(out, 0);
     let (next, state, mut control): (Value, Value, Value) = call(pairs, table.clone())?;
     loop {
         let (key, value): (Value, Value) = call(&next, (state.clone(), control))?;
@@ -199,7 +111,7 @@ fn pack_meta_pairs(out: &mut Vec<u8>, table: &Table, pairs: &Value, depth: usize
         pack_value(out, &value, depth)?;
         control = key;
     }
-    out.push(header(TYPE_NIL, 0));
+    wire::write_nil(out);
     Ok(())
 }
 
@@ -216,123 +128,59 @@ fn call<R: FromLuaMulti>(f: &Value, args: impl IntoLuaMulti) -> Result<R> {
     }
 }
 
-struct Reader<'a> {
-    lua: &'a Lua,
-    data: &'a [u8],
-    pos: usize,
+/// A malformed stream, as a Lua error ("invalid serialize stream at byte N of M: ...").
+#[cold]
+fn invalid(err: DecodeError) -> Error {
+    Error::runtime(err)
 }
 
-impl<'a> Reader<'a> {
-    fn invalid(&self, what: impl std::fmt::Display) -> Error {
-        Error::runtime(format!(
-            "invalid serialize stream at byte {} of {}: {what}",
-            self.pos,
-            self.data.len()
-        ))
-    }
-
-    fn remaining(&self) -> usize {
-        self.data.len() - self.pos
-    }
-
-    fn bytes(&mut self, n: usize) -> Result<&'a [u8]> {
-        if n > self.remaining() {
-            return Err(self.invalid(format_args!("{n} bytes needed, data truncated")));
+/// `depth` counts the tables enclosing the value about to be read.
+fn unpack_value(lua: &Lua, reader: &mut Reader<'_>, depth: usize) -> Result<Value> {
+    let (kind, cookie) = reader.header().map_err(invalid)?;
+    Ok(match kind {
+        wire::TYPE_NIL => Value::Nil,
+        wire::TYPE_BOOLEAN => Value::Boolean(cookie != 0),
+        wire::TYPE_NUMBER if cookie == wire::NUMBER_REAL => {
+            Value::Number(f64::from_le_bytes(reader.array().map_err(invalid)?))
         }
-        let slice = &self.data[self.pos..self.pos + n];
-        self.pos += n;
-        Ok(slice)
-    }
-
-    fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
-        match self.data[self.pos..].first_chunk::<N>() {
-            Some(chunk) => {
-                self.pos += N;
-                Ok(*chunk)
-            }
-            None => Err(self.invalid(format_args!("{N} bytes needed, data truncated"))),
+        wire::TYPE_NUMBER => Value::Integer(reader.integer(cookie).map_err(invalid)?),
+        wire::TYPE_USERDATA => {
+            // The pointer field is 8 bytes wide, and so is the address on the hosts skybox runs on.
+            let addr = u64::from_le_bytes(reader.array().map_err(invalid)?) as usize;
+            Value::LightUserData(LightUserData(ptr::with_exposed_provenance_mut(addr)))
         }
-    }
-
-    /// `depth` counts the tables enclosing the value about to be read.
-    fn value(&mut self, depth: usize) -> Result<Value> {
-        let [tag] = self.array()?;
-        let cookie = tag >> 3;
-        Ok(match tag & 7 {
-            TYPE_NIL => Value::Nil,
-            TYPE_BOOLEAN => Value::Boolean(cookie != 0),
-            TYPE_NUMBER if cookie == NUMBER_REAL => Value::Number(f64::from_le_bytes(self.array()?)),
-            TYPE_NUMBER => Value::Integer(self.integer(cookie)?),
-            TYPE_USERDATA => {
-                let addr = usize::from_le_bytes(self.array()?);
-                Value::LightUserData(LightUserData(ptr::with_exposed_provenance_mut(addr)))
-            }
-            TYPE_SHORT_STRING => self.string(usize::from(cookie))?,
-            TYPE_LONG_STRING => {
-                let len = match cookie {
-                    2 => usize::from(u16::from_le_bytes(self.array()?)),
-                    4 => u32::from_le_bytes(self.array()?) as usize,
-                    _ => return Err(self.invalid(format_args!("bad long string cookie {cookie}"))),
-                };
-                self.string(len)?
-            }
-            TYPE_TABLE => self.table(cookie, depth + 1)?,
-            kind => return Err(self.invalid(format_args!("unknown type {kind}"))),
-        })
-    }
-
-    fn integer(&mut self, cookie: u8) -> Result<i64> {
-        Ok(match cookie {
-            NUMBER_ZERO => 0,
-            NUMBER_BYTE => i64::from(u8::from_le_bytes(self.array()?)),
-            NUMBER_WORD => i64::from(u16::from_le_bytes(self.array()?)),
-            NUMBER_DWORD => i64::from(i32::from_le_bytes(self.array()?)),
-            NUMBER_QWORD => i64::from_le_bytes(self.array()?),
-            _ => return Err(self.invalid(format_args!("bad number cookie {cookie}"))),
-        })
-    }
-
-    fn string(&mut self, len: usize) -> Result<Value> {
-        let bytes = self.bytes(len)?;
-        self.lua.create_string(bytes).map(Value::String)
-    }
-
-    /// `depth` is the nesting level of the table being read (1 for a top-level table).
-    fn table(&mut self, cookie: u8, depth: usize) -> Result<Value> {
-        if depth > MAX_DECODE_DEPTH {
-            return Err(self.invalid("tables nested too deep"));
+        wire::TYPE_SHORT_STRING => {
+            Value::String(lua.create_string(reader.bytes(usize::from(cookie)).map_err(invalid)?)?)
         }
-        let len = if cookie == COOKIE_EXTENDED {
-            let [tag] = self.array()?;
-            if tag & 7 != TYPE_NUMBER || tag >> 3 == NUMBER_REAL {
-                return Err(self.invalid("table array size is not an integer"));
-            }
-            let len = self.integer(tag >> 3)?;
-            usize::try_from(len).map_err(|_| self.invalid(format_args!("array size {len}")))?
-        } else {
-            usize::from(cookie)
-        };
-        // Each item takes at least one byte and the terminating nil one more, so this bounds
-        // the preallocation by the input size whatever the stream claims.
-        if len >= self.remaining() {
-            return Err(self.invalid(format_args!("array size {len} exceeds the data")));
+        wire::TYPE_LONG_STRING => {
+            Value::String(lua.create_string(reader.long_string(cookie).map_err(invalid)?)?)
         }
+        wire::TYPE_TABLE => unpack_table(lua, reader, cookie, depth + 1)?,
+        _ => return Err(invalid(reader.error(DecodeReason::UnknownType(kind)))),
+    })
+}
 
-        let table = self.lua.create_table_with_capacity(len, 0)?;
-        for i in 1..=len {
-            let item = self.value(depth)?;
-            table.raw_set(i, item)?;
-        }
-        loop {
-            let key = self.value(depth)?;
-            if key.is_nil() {
-                break;
-            }
-            let value = self.value(depth)?;
-            table.raw_set(key, value)?;
-        }
-        Ok(Value::Table(table))
+/// `depth` is the nesting level of the table being read (1 for a top-level table).
+fn unpack_table(lua: &Lua, reader: &mut Reader<'_>, cookie: u8, depth: usize) -> Result<Value> {
+    if depth > MAX_DECODE_DEPTH {
+        return Err(invalid(reader.error(DecodeReason::TooDeep)));
     }
+    // Bounded by the data left, whatever the stream claims.
+    let len = reader.array_len(cookie).map_err(invalid)?;
+    let table = lua.create_table_with_capacity(len, 0)?;
+    for i in 1..=len {
+        let item = unpack_value(lua, reader, depth)?;
+        table.raw_set(i, item)?;
+    }
+    loop {
+        let key = unpack_value(lua, reader, depth)?;
+        if key.is_nil() {
+            break;
+        }
+        let value = unpack_value(lua, reader, depth)?;
+        table.raw_set(key, value)?;
+    }
+    Ok(Value::Table(table))
 }
 
 #[cfg(test)]
