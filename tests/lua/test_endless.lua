@@ -1,6 +1,6 @@
 -- The monitor and SIGNAL: a handler in an endless loop is reported and interrupted; its caller
 -- gets an error, the service serves its next message, and other services keep answering.
--- Runs with `endless = 0.3` (tests/lua/test_endless.args).
+-- Runs with `endless = 1` (tests/lua/test_endless.args).
 local skynet = require "skynet"
 require "skynet.manager"
 local t = require "testlib"
