@@ -1,0 +1,96 @@
+//! Core benchmarks (criterion): `cargo bench --bench core`.
+//!
+//! - `mailbox`: push then pop of one message, uncontended, and with a second thread pushing
+//!   into the same mailbox (the one lock on the message path);
+//! - `seri`: `skynet.pack` / `skynet.unpack` of typical payloads in a real Lua VM (one integer,
+//!   a short argument list, a 100-item table), bytes per second;
+//! - `handles`: the lock-free address lookup every send makes.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use mlua::{Lua, Value};
+use skybox::core::handle::HandleTable;
+use skybox::core::mailbox::Mailbox;
+use skybox::core::message::Message;
+use skybox::core::service::Service;
+use skybox::lua::seri;
+
+fn message(session: i32) -> Message {
+    Message { source: 1, session, ptype: 10, data: vec![0x0a, 0x2a] }
+}
+
+fn mailbox(c: &mut Criterion) {
+    let mut group = c.benchmark_group("mailbox");
+    let mb = Mailbox::new();
+    group.bench_function("push_pop", |b| {
+        b.iter(|| {
+            mb.push(message(1));
+            mb.pop()
+        })
+    });
+    // A second thread keeps pushing into the same mailbox; this thread drains it.
+    let shared = Arc::new(Mailbox::new());
+    let stop = Arc::new(AtomicBool::new(false));
+    let pusher = {
+        let (shared, stop) = (shared.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                if shared.len() < 4096 {
+                    shared.push(message(2));
+                } else {
+                    std::hint::spin_loop();
+                }
+            }
+        })
+    };
+    group.bench_function("push_pop_contended", |b| {
+        b.iter(|| {
+            shared.push(message(1));
+            shared.pop()
+        })
+    });
+    stop.store(true, Ordering::Relaxed);
+    pusher.join().unwrap();
+    group.finish();
+}
+
+fn seri(c: &mut Criterion) {
+    let lua = Lua::new();
+    let cases: [(&str, &str); 3] = [
+        ("integer", "return 42"),
+        ("args", "return 'login', 1001, 'player', true, 3.5"),
+        ("table100", "local t = {} for i = 1, 100 do t[i] = { id = i, name = 'item' .. i } end return t"),
+    ];
+    let mut group = c.benchmark_group("seri");
+    for (name, code) in cases {
+        let values: Vec<Value> = lua.load(code).eval::<mlua::MultiValue>().unwrap().into_iter().collect();
+        let bytes = seri::pack(&values).unwrap();
+        group.throughput(Throughput::Bytes(bytes.len() as u64));
+        let mut out = Vec::with_capacity(bytes.len());
+        group.bench_function(format!("pack/{name}"), |b| {
+            b.iter(|| {
+                out.clear();
+                seri::pack_into(&mut out, &values).unwrap();
+            })
+        });
+        group.bench_function(format!("unpack/{name}"), |b| b.iter(|| seri::unpack(&lua, &bytes).unwrap()));
+    }
+    group.finish();
+}
+
+fn handles(c: &mut Criterion) {
+    let table = HandleTable::new(0);
+    let handles: Vec<u32> = (0..1000).map(|_| table.register(|h| Service::bare(h, "bench")).handle()).collect();
+    let mut i = 0;
+    c.bench_function("handles/grab", |b| {
+        b.iter(|| {
+            i = (i + 1) % handles.len();
+            table.grab(handles[i])
+        })
+    });
+}
+
+criterion_group!(benches, mailbox, seri, handles);
+criterion_main!(benches);
