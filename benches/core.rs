@@ -82,7 +82,8 @@ fn seri(c: &mut Criterion) {
 
 fn handles(c: &mut Criterion) {
     let table = HandleTable::new(0);
-    let handles: Vec<u32> = (0..1000).map(|_| table.register(|h| Service::bare(h, "bench")).handle()).collect();
+    let handles: Vec<u32> =
+        (0..1000).map(|_| table.register(|h| Service::bare(h, "bench")).handle()).collect();
     let mut i = 0;
     c.bench_function("handles/grab", |b| {
         b.iter(|| {

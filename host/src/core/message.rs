@@ -7,22 +7,8 @@
 /// A service address: the harbor id in the high 8 bits, the local index in the low 24.
 pub type Handle = u32;
 
-/// Message type numbers, as in skynet.h.
-pub mod ptype {
-    pub const TEXT: u8 = 0;
-    pub const RESPONSE: u8 = 1;
-    pub const MULTICAST: u8 = 2;
-    pub const CLIENT: u8 = 3;
-    pub const SYSTEM: u8 = 4;
-    pub const HARBOR: u8 = 5;
-    pub const SOCKET: u8 = 6;
-    pub const ERROR: u8 = 7;
-    pub const QUEUE: u8 = 8;
-    pub const DEBUG: u8 = 9;
-    pub const LUA: u8 = 10;
-    pub const SNAX: u8 = 11;
-    pub const TRACE: u8 = 12;
-}
+/// Message type numbers, as in skynet.h: one definition for the host and the guests.
+pub use skybox_sdk::ptype;
 
 /// One message in flight.
 #[derive(Debug)]
