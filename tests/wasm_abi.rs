@@ -415,3 +415,32 @@ fn a_guest_that_cannot_allocate_refuses_the_message() {
     h.wait_dead(w);
     assert!(h.alive(g));
 }
+
+/// A start section runs inside the launch, on the launching thread: it may not run commands, so
+/// it cannot launch itself again and again on one native stack (or kill, or abort) from there.
+#[test]
+fn a_start_section_cannot_run_commands() {
+    let h = Harness::new("start-section", &[]);
+    h.guest(
+        "selflaunch",
+        &format!(
+            r#"(module {IMPORTS}
+  (memory (export "memory") 1)
+  (data (i32.const 0) "LAUNCH")
+  (data (i32.const 16) "wasm selflaunch")
+  (global $result (mut i32) (i32.const 0))
+  (func $boot
+    (global.set $result
+      (call $command (i32.const 0) (i32.const 6) (i32.const 16) (i32.const 15) (i32.const 64) (i32.const 32))))
+  (start $boot)
+  {ALLOCATOR}
+  (func (export "skybox_start") (param i32 i32))
+  (func (export "skybox_dispatch") (param i32 i32 i32 i32 i32 i32)))"#
+        ),
+    );
+    let guest = h.launch("wasm selflaunch").expect("the guest itself launches");
+    assert!(h.alive(guest));
+    h.wait_log("command refused: the module is still being instantiated");
+    // Only the probe and the one guest: the start section launched nothing.
+    assert_eq!(h.node.handles.live(), 2);
+}

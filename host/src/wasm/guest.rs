@@ -135,7 +135,7 @@ impl WasmGuest {
         let metering = engines.metering();
         // The module's start section runs inside `instantiate`, on the launching thread, where
         // no interrupt reaches it: it always gets a finite budget.
-        let budget = metering.then_some(if fuel == u64::MAX { DEFAULT_FUEL } else { fuel });
+        let budget = metering.then_some(fuel.min(DEFAULT_FUEL));
         let fresh = || GuestState::new(node.clone(), service.clone(), memlimit);
         let primary = engines.primary();
         let use_pool = primary.pooled && !compiled.pool_refused.load(Ordering::Relaxed);
@@ -170,6 +170,7 @@ impl WasmGuest {
         })?;
         let (memory, alloc, start, dispatch) = exports(&mut store, &instance, ready)?;
         store.data_mut().memory = Some(memory);
+        store.data_mut().instantiated = true;
         service.set_interrupter(interrupt.clone());
         // The boot message: `skybox_start` runs when the service first gets a worker.
         service.mailbox.push(Message { source: 0, session: 0, ptype: ptype::SYSTEM, data: Vec::new() });

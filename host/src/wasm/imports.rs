@@ -233,6 +233,11 @@ fn command(
     out_ptr: i32,
     out_cap: i32,
 ) -> Result<i32, AbiError> {
+    if !c.data().instantiated {
+        let st = c.data();
+        st.node.log(st.handle, "command refused: the module is still being instantiated".into());
+        return Err(AbiError::Command);
+    }
     let m = guest_memory(c)?;
     let (cmd, param) = {
         let mem = m.data(&*c);

@@ -33,6 +33,10 @@ pub struct GuestState {
     /// `exit` was called: the guest exits after the current message.
     pub exit: bool,
     pub limiter: Limiter,
+    /// False while the module is being instantiated (its start section runs on the launching
+    /// thread, outside any message): commands are refused then, so a start section cannot
+    /// launch more guests on the same native stack, or kill and abort from a launch.
+    pub instantiated: bool,
 }
 
 impl GuestState {
@@ -47,6 +51,7 @@ impl GuestState {
             requests: FxHashSet::default(),
             forward: [0; 4],
             exit: false,
+            instantiated: false,
             limiter: Limiter::new(memlimit),
         }
     }
