@@ -444,3 +444,19 @@ fn a_start_section_cannot_run_commands() {
     // Only the probe and the one guest: the start section launched nothing.
     assert_eq!(h.node.handles.live(), 2);
 }
+
+/// Per-launch limits are the operator's: a guest launches others within the configured ones.
+#[test]
+fn a_guest_cannot_set_the_limits_of_what_it_launches() {
+    let (h, g) = abi("launch-limits");
+    h.guest("echo", &echo_guest());
+    let live = h.node.handles.live();
+    assert_eq!(
+        command(&h, g, "LAUNCH", Some("wasm --fuel=99999999999 echo"), SCRATCH, 64),
+        ERR_COMMAND as i64
+    );
+    assert_eq!(command(&h, g, "LAUNCH", Some("wasm --memlimit=4G echo"), SCRATCH, 64), ERR_COMMAND as i64);
+    h.wait_log("a guest cannot set the limits of what it launches");
+    assert_eq!(h.node.handles.live(), live, "nothing was launched");
+    assert_eq!(command(&h, g, "LAUNCH", Some("wasm echo"), SCRATCH, 64), 9, "within the defaults it may");
+}

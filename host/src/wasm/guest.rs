@@ -261,7 +261,9 @@ impl WasmGuest {
         self.begin_call();
         let (ptr, handle) = if self.store.data().is_forward(ptype) {
             let st = self.store.data();
-            if st.held.bytes().saturating_add(size) > st.limiter.cap() {
+            if st.held.bytes().saturating_add(size).saturating_add(super::held::ENTRY_OVERHEAD)
+                > st.limiter.cap()
+            {
                 return self.refuse(source, ptype, session, size, "held messages would pass the memory cap");
             }
             let st = self.store.data_mut();

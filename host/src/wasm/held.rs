@@ -24,6 +24,9 @@ pub struct HeldMessages {
     bytes: usize,
 }
 
+/// Host memory one held entry takes besides its payload (map slot, Vec header), rounded up.
+pub const ENTRY_OVERHEAD: usize = 64;
+
 impl Default for HeldMessages {
     fn default() -> Self {
         HeldMessages { live: FxHashMap::default(), next: 1, bytes: 0 }
@@ -40,9 +43,15 @@ impl HeldMessages {
             handle = Self::after(handle);
         }
         self.next = Self::after(handle);
-        self.bytes += data.len();
+        self.bytes += Self::charge(&data);
         self.live.insert(handle, data);
         handle
+    }
+
+    /// What one held payload costs against the memory cap: its bytes plus the table entry, so
+    /// that even empty payloads cannot pile up without bound.
+    fn charge(data: &[u8]) -> usize {
+        data.len() + ENTRY_OVERHEAD
     }
 
     fn after(handle: i32) -> i32 {
@@ -57,7 +66,7 @@ impl HeldMessages {
     /// Removes the payload behind `handle` and hands it to the caller.
     pub fn take(&mut self, handle: i32) -> Result<Vec<u8>, AbiError> {
         let data = self.live.remove(&handle).ok_or(AbiError::Handle)?;
-        self.bytes -= data.len();
+        self.bytes -= Self::charge(&data);
         Ok(data)
     }
 
@@ -67,7 +76,8 @@ impl HeldMessages {
         self.live.len()
     }
 
-    /// Bytes of all held payloads (they count against the guest's memory cap).
+    /// Bytes of all held payloads plus their entries (they count against the guest's memory
+    /// cap).
     pub fn bytes(&self) -> usize {
         self.bytes
     }
@@ -88,7 +98,7 @@ mod tests {
         let a = h.insert(vec![1, 2, 3]);
         assert!(a > 0);
         assert_eq!(h.get(a).unwrap(), &[1, 2, 3]);
-        assert_eq!(h.bytes(), 3);
+        assert_eq!(h.bytes(), 3 + ENTRY_OVERHEAD);
         assert_eq!(h.take(a).unwrap(), vec![1, 2, 3]);
         assert_eq!(h.take(a), Err(AbiError::Handle));
         assert_eq!(h.get(a), Err(AbiError::Handle));
@@ -97,6 +107,15 @@ mod tests {
         let b = h.insert(vec![9]);
         assert_ne!(a, b);
         assert_eq!(h.get(a), Err(AbiError::Handle));
+    }
+
+    #[test]
+    fn empty_payloads_are_charged_too() {
+        let mut h = HeldMessages::default();
+        for _ in 0..10 {
+            h.insert(Vec::new());
+        }
+        assert_eq!(h.bytes(), 10 * ENTRY_OVERHEAD);
     }
 
     #[test]

@@ -251,6 +251,16 @@ fn command(
         (cmd, param)
     };
     let st = c.data();
+    // A guest launches others within the node's configured limits: per-launch limits are the
+    // operator's (config, Lua), or a guest could hand its children unlimited fuel and memory.
+    if cmd == "LAUNCH"
+        && param.as_deref().is_some_and(|p| {
+            p.split_whitespace().any(|w| w.starts_with("--fuel") || w.starts_with("--memlimit"))
+        })
+    {
+        st.node.log(st.handle, "command refused: a guest cannot set the limits of what it launches".into());
+        return Err(AbiError::Command);
+    }
     let text = match st.node.command(&st.service, &cmd, param.as_deref()) {
         Ok(Some(text)) => text,
         Ok(None) => return Err(AbiError::None),
