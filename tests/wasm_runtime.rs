@@ -259,3 +259,31 @@ fn a_wasm_guest_can_be_the_start_service() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr.contains("wasm_memlimit") && stderr.lines().count() == 1, "{stderr}");
 }
+
+/// Whoever can plant a compiled artifact runs native code: artifacts others can write, and
+/// symlinks, are never loaded (the module is compiled again instead).
+#[test]
+fn cache_artifacts_others_could_have_planted_are_not_loaded() {
+    let cache = Scratch::new("cache-planted");
+    let dir = cache.path.join("modules");
+    let dir_s = dir.display().to_string();
+    let env = [("wasm_cache", dir_s.as_str())];
+    let compiled_on_launch = || {
+        let h = Harness::new("cache-planted", &env);
+        h.guest("echo", &echo_guest());
+        let g = h.launch("wasm echo").unwrap();
+        assert_eq!(h.call(g, ptype::LUA, b"ok".to_vec()).data, b"ok");
+        h.wasm.cache_stats().compiled.load(Ordering::Relaxed)
+    };
+    assert_eq!(compiled_on_launch(), 1, "first run compiles and stores");
+    assert_eq!(compiled_on_launch(), 0, "second run loads from disk");
+    let artifact = cache_files(&dir).remove(0);
+    std::fs::set_permissions(&artifact, std::fs::Permissions::from_mode(0o666)).unwrap();
+    assert_eq!(compiled_on_launch(), 1, "an artifact others can write is not loaded");
+    let artifact = cache_files(&dir).remove(0);
+    let elsewhere = cache.path.join("elsewhere.cwasm");
+    std::fs::copy(&artifact, &elsewhere).unwrap();
+    std::fs::remove_file(&artifact).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &artifact).unwrap();
+    assert_eq!(compiled_on_launch(), 1, "a symlinked artifact is not loaded");
+}

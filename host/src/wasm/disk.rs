@@ -77,7 +77,11 @@ impl DiskCache {
             .mode(0o700)
             .create(dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
-        let meta = fs::metadata(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+        // The directory itself, not what a symlink would point to (it could be repointed later).
+        let meta = fs::symlink_metadata(dir).with_context(|| format!("cannot read {}", dir.display()))?;
+        if !meta.is_dir() {
+            bail!("{} is not a directory (a symlink?)", dir.display());
+        }
         // SAFETY: geteuid has no preconditions and cannot fail.
         let me = unsafe { libc::geteuid() };
         if meta.uid() != me {
@@ -97,11 +101,22 @@ impl DiskCache {
     /// `Err` means a file was there but unusable (it is removed).
     pub fn load(&self, engine: &Engine, digest: &Digest) -> anyhow::Result<Option<Module>> {
         let path = self.path(digest);
-        let bytes = match fs::read(&path) {
-            Ok(b) => b,
+        // Never follow a symlink, and read only a file this user owns and alone can write,
+        // through the handle that was checked: whoever could plant a file here runs code.
+        let mut file = match fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(&path) {
+            Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+            Err(e) => return Err(e).with_context(|| format!("cannot open {}", path.display())),
         };
+        let meta = file.metadata().with_context(|| format!("cannot read {}", path.display()))?;
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
+        if !meta.is_file() || meta.uid() != me || meta.mode() & 0o022 != 0 {
+            bail!("{} is not a file of this user writable only by it", path.display());
+        }
+        let mut bytes = Vec::with_capacity(meta.len() as usize);
+        std::io::Read::read_to_end(&mut file, &mut bytes)
+            .with_context(|| format!("cannot read {}", path.display()))?;
         let result = (|| {
             let Some(split) = bytes.len().checked_sub(32) else { bail!("truncated") };
             let (artifact, trailer) = bytes.split_at(split);
