@@ -149,6 +149,18 @@ fn check_log(suite: &Suite) {
     }
 }
 
+/// Heap warnings: one as the heap passes 32 MB, one past 64 MB, under the growing service.
+fn check_memory_warnings(suite: &Suite) {
+    let Some(addr) = suite.run.lines().find_map(|l| l.split("memory-warning-service=").nth(1)) else {
+        fail(suite, "no `memory-warning-service=` line");
+    };
+    let prefix = format!("[{}] Memory warning ", addr.trim());
+    let warnings = suite.run.lines().filter(|l| l.starts_with(&prefix)).count();
+    if warnings != 2 {
+        fail(suite, &format!("expected 2 `Memory warning` lines under {addr}, saw {warnings}"));
+    }
+}
+
 /// The monitor's report: one line per endless message, under the looping service.
 fn check_endless(suite: &Suite) {
     let reports = suite.run.lines().filter(|l| l.contains("maybe in an endless loop")).count();
@@ -205,7 +217,7 @@ suites! {
     test_debug,
     test_env,
     test_select,
-    test_memlimit,
+    test_memlimit => check_memory_warnings,
     test_proxy,
     test_overload => check_overload,
     test_stress,

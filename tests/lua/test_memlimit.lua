@@ -51,6 +51,13 @@ t.test("the limit is per service", function()
 	t.eq(ok, false)
 end)
 
+t.test("a heap passing 32 MB and 64 MB is logged (checked from the log)", function()
+	local big = skynet.newservice("bigheap_svc")
+	skynet.call(big, "lua", "grow", 40)
+	skynet.call(big, "lua", "grow", 30)
+	skynet.error("memory-warning-service=" .. skynet.address(big))
+end)
+
 skynet.start(function()
 	t.run()
 end)
