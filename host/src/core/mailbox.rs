@@ -28,9 +28,19 @@ struct Inner {
     scheduled: bool,
     closed: bool,
     overload_threshold: usize,
-    /// A length to warn about, reported once by the next `take_overload`.
+    /// A length to warn about, reported once by the next `pop` (or `take_overload`).
     overload: usize,
     peak: usize,
+}
+
+/// A message taken by [`Mailbox::pop`].
+#[derive(Debug)]
+pub struct Popped {
+    pub msg: Message,
+    /// Messages still queued behind it.
+    pub remaining: usize,
+    /// A queue length that passed the overload threshold since the last pop, to be logged.
+    pub overload: Option<usize>,
 }
 
 /// What the pusher must do after [`Mailbox::push`].
@@ -82,11 +92,19 @@ impl Mailbox {
         }
     }
 
-    /// Takes the next message; on `None` the mailbox is no longer scheduled.
-    pub fn pop(&self) -> Option<Message> {
+    /// Takes the next message; on `None` the mailbox is no longer scheduled. One lock gives the
+    /// worker everything it needs: the message, what is left (for its batch size) and a
+    /// pending overload warning.
+    pub fn pop(&self) -> Option<Popped> {
         let mut inner = self.inner.lock();
         match inner.queue.pop_front() {
-            Some(msg) => Some(msg),
+            Some(msg) => {
+                let overload = match std::mem::take(&mut inner.overload) {
+                    0 => None,
+                    n => Some(n),
+                };
+                Some(Popped { msg, remaining: inner.queue.len(), overload })
+            }
             None => {
                 inner.overload_threshold = OVERLOAD_THRESHOLD;
                 inner.scheduled = false;
@@ -148,7 +166,7 @@ mod tests {
         let mb = Mailbox::new();
         // Born scheduled: launch owns the first scheduling.
         assert!(matches!(mb.push(msg(1)), Pushed::Queued));
-        assert_eq!(mb.pop().unwrap().session, 1);
+        assert_eq!(mb.pop().unwrap().msg.session, 1);
         assert!(mb.pop().is_none());
         assert!(matches!(mb.push(msg(2)), Pushed::Schedule));
         assert!(matches!(mb.push(msg(3)), Pushed::Queued));

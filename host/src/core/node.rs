@@ -17,7 +17,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 
 use super::handle::HandleTable;
 use super::logger::Logger;
-use super::mailbox::Pushed;
+use super::mailbox::{Popped, Pushed};
 use super::message::{Handle, Message, format_handle, parse_handle, ptype};
 use super::monitor::{self, WorkerSlot};
 use super::scheduler::{self, GlobalQueue};
@@ -465,7 +465,7 @@ impl Node {
         let mut budget = 0;
         let mut first = true;
         loop {
-            let Some(msg) = service.mailbox.pop() else {
+            let Some(Popped { msg, remaining, overload }) = service.mailbox.pop() else {
                 // Drained: the mailbox is unscheduled; the next push schedules it again.
                 drop(slot);
                 if service.is_closed() {
@@ -474,10 +474,10 @@ impl Node {
                 return;
             };
             if first {
-                budget = scheduler::batch_size(weight, service.mailbox.len() + 1);
+                budget = scheduler::batch_size(weight, remaining + 1);
                 first = false;
             }
-            if let Some(len) = service.mailbox.take_overload() {
+            if let Some(len) = overload {
                 self.log(service.handle(), format!("May overload, message queue length = {len}"));
             }
             let counters = &service.counters;
