@@ -66,6 +66,19 @@ impl Config {
     }
 }
 
+/// The first of `patterns` (`;`-separated, `?` replaced by `name`) that names a file.
+pub fn find_on_patterns(patterns: &str, name: &str) -> Option<PathBuf> {
+    if name.is_empty() {
+        return None;
+    }
+    patterns
+        .split(';')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| PathBuf::from(p.replace('?', name)))
+        .find(|p| p.is_file())
+}
+
 const MAX_INCLUDE_DEPTH: usize = 16;
 
 fn include(lua: &Lua, result: &Table, path: &Path, depth: usize) -> anyhow::Result<()> {

@@ -7,6 +7,7 @@ use anyhow::{Context as _, bail};
 
 use crate::config::Config;
 use crate::core::node::{Node, NodeConfig};
+use crate::lua;
 
 /// Config keys and their defaults.
 const DEFAULTS: &[(&str, &str)] = &[
@@ -14,9 +15,9 @@ const DEFAULTS: &[(&str, &str)] = &[
     ("harbor", "0"),
     ("start", "main"),
     ("bootstrap", "snlua bootstrap"),
-    ("luaservice", "./service/?.lua"),
-    ("lua_path", "./lualib/?.lua;./lualib/?/init.lua"),
-    ("lua_cpath", "./luaclib/?.so"),
+    ("luaservice", lua::DEFAULT_LUASERVICE),
+    ("lua_path", lua::DEFAULT_LUA_PATH),
+    ("lua_cpath", lua::DEFAULT_LUA_CPATH),
     ("logpath", "."),
 ];
 
@@ -56,13 +57,8 @@ pub fn effective_config(options: &RunOptions) -> anyhow::Result<Config> {
             let rest = config.get(key).unwrap_or(default).to_string();
             config.set(key, format!("{patterns};{rest}"));
         };
-        prepend(&mut config, "luaservice", format!("{dir}/?.lua;{dir}/?/main.lua"), "./service/?.lua");
-        prepend(
-            &mut config,
-            "lua_path",
-            format!("{dir}/?.lua;{dir}/?/init.lua"),
-            "./lualib/?.lua;./lualib/?/init.lua",
-        );
+        prepend(&mut config, "luaservice", format!("{dir}/?.lua;{dir}/?/main.lua"), lua::DEFAULT_LUASERVICE);
+        prepend(&mut config, "lua_path", format!("{dir}/?.lua;{dir}/?/init.lua"), lua::DEFAULT_LUA_PATH);
         // wasm guests in DIR too
         prepend(
             &mut config,
@@ -72,13 +68,6 @@ pub fn effective_config(options: &RunOptions) -> anyhow::Result<Config> {
         );
     }
     Ok(config)
-}
-
-/// Whether service `name` can be found on the `luaservice` patterns or among the built-ins.
-pub fn service_exists(config: &Config, name: &str) -> bool {
-    let patterns = config.get("luaservice").unwrap_or("./service/?.lua");
-    patterns.split(';').filter(|p| !p.is_empty()).any(|p| Path::new(&p.replace('?', name)).is_file())
-        || crate::lua::embed::service(name).is_some()
 }
 
 /// Runs a node until it stops; returns the process exit code.
@@ -110,12 +99,12 @@ pub fn run(options: RunOptions) -> anyhow::Result<i32> {
     // wasm settings fail here, with one line, rather than at the first guest's launch.
     crate::wasm::settings::Settings::from_env(|key| config.get(key).map(str::to_string))?;
     if bootstrap == "snlua bootstrap"
-        && !service_exists(&config, &start)
+        && !lua::service_exists(config.get("luaservice").unwrap_or(lua::DEFAULT_LUASERVICE), &start)
         && !crate::wasm::module_exists(&config, &start)
     {
         bail!(
             "start service '{start}' not found (searched luaservice = \"{}\" and wasmservice = \"{}\")",
-            config.get("luaservice").unwrap_or("./service/?.lua"),
+            config.get("luaservice").unwrap_or(lua::DEFAULT_LUASERVICE),
             config.get("wasmservice").unwrap_or(crate::wasm::settings::DEFAULT_WASMSERVICE)
         );
     }

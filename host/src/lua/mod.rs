@@ -26,6 +26,16 @@ use interrupt::Interrupt;
 
 pub use buffers::Buffers;
 
+/// Where Lua services and modules are searched by default (skynet's defaults).
+pub const DEFAULT_LUASERVICE: &str = "./service/?.lua";
+pub const DEFAULT_LUA_PATH: &str = "./lualib/?.lua;./lualib/?/init.lua";
+pub const DEFAULT_LUA_CPATH: &str = "./luaclib/?.so";
+
+/// Whether `snlua NAME` finds a service: a file on the `luaservice` patterns, or a built-in.
+pub fn service_exists(luaservice: &str, name: &str) -> bool {
+    crate::config::find_on_patterns(luaservice, name).is_some() || embed::service(name).is_some()
+}
+
 /// Per-VM state the native functions share with the dispatcher (kept in the VM's app data).
 #[derive(Default)]
 pub(crate) struct VmState {
@@ -80,9 +90,9 @@ impl LuaService {
         service.set_interrupter(interrupt.clone());
         let globals = lua.globals();
         for (global, key, default) in [
-            ("LUA_PATH", "lua_path", "./lualib/?.lua;./lualib/?/init.lua"),
-            ("LUA_CPATH", "lua_cpath", "./luaclib/?.so"),
-            ("LUA_SERVICE", "luaservice", "./service/?.lua"),
+            ("LUA_PATH", "lua_path", DEFAULT_LUA_PATH),
+            ("LUA_CPATH", "lua_cpath", DEFAULT_LUA_CPATH),
+            ("LUA_SERVICE", "luaservice", DEFAULT_LUASERVICE),
         ] {
             globals.set(global, node.getenv(key).unwrap_or_else(|| default.to_string()))?;
         }

@@ -162,20 +162,16 @@ impl WasmRuntime {
         Box::new(move |node, service, args| {
             let args = args.trim_start();
             let (name, rest) = args.split_once(char::is_whitespace).unwrap_or((args, ""));
-            if !lua_service_exists(node, name) && runtime.settings.find_module(name).is_some() {
+            if !crate::lua::service_exists(
+                &node.getenv("luaservice").unwrap_or_else(|| crate::lua::DEFAULT_LUASERVICE.into()),
+                name,
+            ) && runtime.settings.find_module(name).is_some()
+            {
                 let spec = LaunchSpec { fuel: None, memlimit: None, name, args: rest.trim_start() };
                 return runtime.launch_spec(node, service, &spec);
             }
             lua(node, service, args)
         })
-    }
-}
-
-/// Whether `snlua NAME` would find a Lua service: a built-in, or a file on `luaservice`.
-fn lua_service_exists(node: &Node, name: &str) -> bool {
-    crate::lua::embed::service(name).is_some() || {
-        let patterns = node.getenv("luaservice").unwrap_or_else(|| "./service/?.lua".into());
-        settings::find_on_patterns(&patterns, name).is_some()
     }
 }
 

@@ -103,18 +103,7 @@ impl Settings {
     }
 }
 
-/// The first of `patterns` (`;`-separated, `?` replaced by `name`) that names a file.
-pub fn find_on_patterns(patterns: &str, name: &str) -> Option<PathBuf> {
-    if name.is_empty() {
-        return None;
-    }
-    patterns
-        .split(';')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .map(|p| PathBuf::from(p.replace('?', name)))
-        .find(|p| p.is_file())
-}
+pub use crate::config::find_on_patterns;
 
 /// `$XDG_CACHE_HOME/skybox/wasm`, else `$HOME/.cache/skybox/wasm`.
 fn default_cache_dir() -> Option<PathBuf> {
