@@ -66,15 +66,9 @@ fn seri(c: &mut Criterion) {
     let mut group = c.benchmark_group("seri");
     for (name, code) in cases {
         let values: Vec<Value> = lua.load(code).eval::<mlua::MultiValue>().unwrap().into_iter().collect();
-        let bytes = seri::pack(&values).unwrap();
+        let bytes = seri::pack(&lua, &values).unwrap();
         group.throughput(Throughput::Bytes(bytes.len() as u64));
-        let mut out = Vec::with_capacity(bytes.len());
-        group.bench_function(format!("pack/{name}"), |b| {
-            b.iter(|| {
-                out.clear();
-                seri::pack_into(&mut out, &values).unwrap();
-            })
-        });
+        group.bench_function(format!("pack/{name}"), |b| b.iter(|| seri::pack(&lua, &values).unwrap()));
         group.bench_function(format!("unpack/{name}"), |b| b.iter(|| seri::unpack(&lua, &bytes).unwrap()));
     }
     group.finish();

@@ -1,8 +1,8 @@
 //! `skynet.core`: the native API of a Lua service, with the functions and semantics of skynet's
 //! `lua-skynet.c`, plus `skybox.embed` and the package searcher for the embedded library.
 //!
-//! Message payloads reach Lua as buffer tokens (see `buffers`); every function that takes one
-//! back checks it, so a bad pointer is a Lua error, never a crash or a double free.
+//! The message functions (send, pack, unpack, ...) are native C functions in `native`; this
+//! module builds the table around them with the rarer ones (commands, logging, tracing).
 
 use std::ffi::c_int;
 use std::sync::Arc;
@@ -12,9 +12,10 @@ use mlua::{
     FromLuaMulti, Function, Integer, IntoLuaMulti, LightUserData, Lua, MultiValue, Table, Value, Variadic,
 };
 
-use super::{VmState, embed, lua_tostring, request_key, seri, token_of};
-use crate::core::message::{Handle, is_request, ptype};
-use crate::core::node::{Node, SendError};
+use super::native::VmCtx;
+use super::{embed, lua_tostring};
+use crate::core::message::Handle;
+use crate::core::node::Node;
 use crate::core::service::Service;
 
 /// Registers `skynet.core` and `skybox.embed` in `package.preload` and the embedded searcher.
@@ -69,113 +70,6 @@ fn embed_table(lua: &Lua) -> mlua::Result<Table> {
     t.set("service", lua.create_function(|lua, name: String| embedded_source(lua, embed::service(&name)))?)?;
     t.set("lualib", lua.create_function(|lua, name: String| embedded_source(lua, embed::module(&name)))?)?;
     Ok(t)
-}
-
-fn state(lua: &Lua) -> mlua::Result<mlua::AppDataRefMut<'_, VmState>> {
-    lua.try_app_data_mut::<VmState>()
-        .map_err(|_| mlua::Error::runtime("skynet.core re-entered while the message state is busy"))?
-        .ok_or_else(|| mlua::Error::runtime("skynet.core used outside a skybox service"))
-}
-
-fn buffer_error(e: super::buffers::BufferError) -> mlua::Error {
-    mlua::Error::runtime(e.to_string())
-}
-
-fn size_arg(size: Option<Integer>) -> mlua::Result<Option<usize>> {
-    match size {
-        None => Ok(None),
-        Some(n) if n >= 0 => Ok(Some(n as usize)),
-        Some(n) => Err(mlua::Error::runtime(format!("invalid message size {n}"))),
-    }
-}
-
-/// The bytes of a message argument: a string is copied, a buffer token is taken (its ownership
-/// moves into the message).
-fn message_bytes(lua: &Lua, msg: &Value, size: Option<Integer>) -> mlua::Result<Vec<u8>> {
-    match msg {
-        Value::String(s) => Ok(s.as_bytes().to_vec()),
-        Value::LightUserData(token) => {
-            let size = size_arg(size)?.ok_or_else(|| mlua::Error::runtime("message size expected"))?;
-            state(lua)?.buffers.take(*token, Some(size)).map_err(buffer_error)
-        }
-        other => Err(mlua::Error::runtime(format!("invalid param {}", other.type_name()))),
-    }
-}
-
-/// Where a message goes: an integer handle, or a name (`:hex`, `.name`, global `NAME`).
-enum Destination {
-    Handle(Handle),
-    Name(mlua::LuaString),
-}
-
-fn destination(addr: Value) -> mlua::Result<Destination> {
-    match addr {
-        Value::Integer(0) => Err(mlua::Error::runtime("Invalid service address 0")),
-        Value::Integer(n) => Ok(Destination::Handle(n as Handle)),
-        Value::Number(f) if f.fract() == 0.0 && f > 0.0 => Ok(Destination::Handle(f as Handle)),
-        Value::String(s) => Ok(Destination::Name(s)),
-        other => Err(mlua::Error::runtime(format!(
-            "dest address type ({}) must be a string or number.",
-            other.type_name()
-        ))),
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn send_message(
-    lua: &Lua,
-    node: &Node,
-    me: &Service,
-    source: Handle,
-    addr: Value,
-    ptype: Integer,
-    session: Value,
-    msg: Value,
-    size: Option<Integer>,
-) -> mlua::Result<Option<Integer>> {
-    let dest = destination(addr)?;
-    let ptype = (ptype & 0xff) as u8;
-    let session = match session {
-        Value::Nil => me.new_session(),
-        Value::Integer(n) => n as i32,
-        Value::Number(f) => f as i32,
-        other => return Err(mlua::Error::runtime(format!("invalid session {}", other.type_name()))),
-    };
-    let data = message_bytes(lua, &msg, size)?;
-    // Unbound global names may be waited for (see Node::send_named).
-    let (sent, dest) = match dest {
-        Destination::Handle(handle) => (node.send(me, source, handle, ptype, session, data), Some(handle)),
-        Destination::Name(name) => {
-            let name = name.to_str()?;
-            match node.resolve(&name) {
-                Some(handle) => (node.send(me, source, handle, ptype, session, data), Some(handle)),
-                None => (node.send_named(me, source, &name, ptype, session, data), None),
-            }
-        }
-    };
-    let mut st = state(lua)?;
-    if ptype == ptype::RESPONSE || ptype == ptype::ERROR {
-        // Answering a request: it is no longer held, delivered or not (a dead caller waits for
-        // nothing).
-        if session != 0
-            && let Some(dest) = dest
-        {
-            st.held.remove(&request_key(dest, session));
-        }
-    } else if source != me.handle()
-        && is_request(ptype, session)
-        && st.held.remove(&request_key(source, session))
-        && sent.is_err()
-    {
-        // A request redirected on its sender's behalf: the answer is now the new owner's job, or,
-        // when it could not be delivered, ours to give: an error, so the sender does not wait.
-        drop(st);
-        node.send_error(me.handle(), source, session);
-    }
-    match sent {
-        Ok(()) => Ok(Some(session as Integer)),
-        Err(SendError::NoDestination) => Ok(None),
-    }
 }
 
 fn opt_param(lua: &Lua, v: Option<Value>) -> mlua::Result<Option<String>> {
@@ -293,42 +187,6 @@ fn core_table(lua: &Lua, node: &Arc<Node>, service: &Arc<Service>) -> mlua::Resu
     let t = lua.create_table_with_capacity(0, 20)?;
 
     let (n, s) = (node.clone(), service.clone());
-    t.set(
-        "send",
-        guarded(
-            lua,
-            move |lua, (addr, ptype, session, msg, size): (Value, Integer, Value, Value, Option<Integer>)| {
-                // skynet returns no value at all for a dead destination.
-                send_message(lua, &n, &s, s.handle(), addr, ptype, session, msg, size)
-                    .map(Variadic::from_iter)
-            },
-        )?,
-    )?;
-
-    let (n, s) = (node.clone(), service.clone());
-    t.set(
-        "redirect",
-        guarded(
-            lua,
-            move |lua,
-                  (addr, source, ptype, session, msg, size): (
-                Value,
-                Integer,
-                Integer,
-                Value,
-                Value,
-                Option<Integer>,
-            )| {
-                send_message(lua, &n, &s, source as Handle, addr, ptype, session, msg, size)
-                    .map(Variadic::from_iter)
-            },
-        )?,
-    )?;
-
-    let s = service.clone();
-    t.set("genid", guarded(lua, move |_, ()| Ok(s.new_session()))?)?;
-
-    let (n, s) = (node.clone(), service.clone());
     let command = move |lua: &Lua, cmd: String, param: Option<Value>| -> mlua::Result<Option<String>> {
         let param = opt_param(lua, param)?;
         n.command(&s, &cmd, param.as_deref()).map_err(|e| mlua::Error::runtime(format!("{e:#}")))
@@ -407,67 +265,6 @@ fn core_table(lua: &Lua, node: &Arc<Node>, service: &Arc<Service>) -> mlua::Resu
         })?,
     )?;
 
-    t.set(
-        "callback",
-        guarded(lua, |lua, (f, forward): (Function, Option<bool>)| {
-            let mut st = state(lua)?;
-            st.callback = Some(f);
-            st.forward = forward.unwrap_or(false);
-            Ok(())
-        })?,
-    )?;
-
-    t.set(
-        "pack",
-        guarded(lua, |lua, mut args: MultiValue| {
-            let data = seri::pack(args.make_contiguous())?;
-            let size = data.len();
-            Ok((state(lua)?.buffers.insert(data), size))
-        })?,
-    )?;
-
-    t.set(
-        "packstring",
-        guarded(lua, |lua, mut args: MultiValue| lua.create_string(seri::pack(args.make_contiguous())?))?,
-    )?;
-
-    t.set("unpack", guarded(lua, |lua, (msg, size): (Value, Option<Integer>)| unpack(lua, msg, size))?)?;
-
-    t.set(
-        "tostring",
-        guarded(lua, |lua, (msg, size): (Value, Option<Integer>)| match msg {
-            // skynet returns no value at all for a nil message.
-            Value::Nil => Ok(MultiValue::new()),
-            Value::String(s) => Ok(MultiValue::from_iter([Value::String(s)])),
-            Value::LightUserData(token) => {
-                let size = size_arg(size)?;
-                let st = state(lua)?;
-                let bytes = st.buffers.get(token, size).map_err(buffer_error)?;
-                Ok(MultiValue::from_iter([Value::String(lua.create_string(bytes)?)]))
-            }
-            other => {
-                Err(mlua::Error::runtime(format!("skynet.tostring invalid param {}", other.type_name())))
-            }
-        })?,
-    )?;
-
-    t.set(
-        "trash",
-        guarded(lua, |lua, (msg, size): (Value, Option<Integer>)| match token_of(&msg) {
-            Some(token) => {
-                size_arg(size)?;
-                state(lua)?.buffers.take(token, None).map(drop).map_err(buffer_error)
-            }
-            None if matches!(msg, Value::String(_)) => Ok(()),
-            None => Err(mlua::Error::runtime(format!("skynet.trash invalid param {}", msg.type_name()))),
-        })?,
-    )?;
-
-    let n = node.clone();
-    t.set("now", guarded(lua, move |_, ()| Ok(n.clock.now() as Integer))?)?;
-    let n = node.clone();
-    t.set("hpc", guarded(lua, move |_, ()| Ok(n.clock.hpc() as Integer))?)?;
-
     let (n, s) = (node.clone(), service.clone());
     t.set(
         "trace",
@@ -483,32 +280,8 @@ fn core_table(lua: &Lua, node: &Arc<Node>, service: &Arc<Service>) -> mlua::Resu
         })?,
     )?;
 
-    wrap_raising(lua, t)
-}
-
-fn unpack(lua: &Lua, msg: Value, size: Option<Integer>) -> mlua::Result<MultiValue> {
-    match msg {
-        Value::Nil => Ok(MultiValue::new()),
-        Value::String(s) => {
-            let bytes = s.as_bytes();
-            let bytes = match size_arg(size)? {
-                Some(n) if n <= bytes.len() => &bytes[..n],
-                Some(n) => return Err(mlua::Error::runtime(format!("invalid message size {n}"))),
-                None => &bytes[..],
-            };
-            seri::unpack(lua, bytes)
-        }
-        Value::LightUserData(token) => {
-            let size = size_arg(size)?;
-            // Decode straight from the buffer, holding the state borrowed: a finalizer that runs
-            // during decoding and calls into skynet.core gets an error, not an aliased buffer.
-            let st = lua
-                .try_app_data_ref::<VmState>()
-                .map_err(|_| mlua::Error::runtime("skynet.unpack re-entered"))?
-                .ok_or_else(|| mlua::Error::runtime("skynet.core used outside a skybox service"))?;
-            let bytes = st.buffers.get(token, size).map_err(buffer_error)?;
-            seri::unpack(lua, bytes)
-        }
-        other => Err(mlua::Error::runtime(format!("skynet.unpack invalid param {}", other.type_name()))),
-    }
+    let module = wrap_raising(lua, t)?;
+    // SAFETY: `register` only sets fields of the table `exec_raw` pushed.
+    unsafe { lua.exec_raw::<()>(&module, |state| VmCtx::register(state))? };
+    Ok(module)
 }

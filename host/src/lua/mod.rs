@@ -10,19 +10,21 @@ mod buffers;
 mod core_api;
 pub mod embed;
 mod interrupt;
+mod native;
+mod raw;
 pub mod seri;
 
 use std::mem::ManuallyDrop;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use mlua::{Function, LightUserData, Lua, LuaOptions, StdLib, Value};
-use rustc_hash::FxHashSet;
+use mlua::{Function, Lua, LuaOptions, StdLib, Value};
 
 use crate::core::message::{Handle, Message, ptype};
 use crate::core::node::Node;
 use crate::core::service::{Actor, Interrupter, Service};
 use interrupt::Interrupt;
+use native::{VmCtx, request_key};
 
 pub use buffers::Buffers;
 
@@ -36,28 +38,13 @@ pub fn service_exists(luaservice: &str, name: &str) -> bool {
     crate::config::find_on_patterns(luaservice, name).is_some() || embed::service(name).is_some()
 }
 
-/// Per-VM state the native functions share with the dispatcher (kept in the VM's app data).
-#[derive(Default)]
-pub(crate) struct VmState {
-    pub buffers: Buffers,
-    /// `skynet.core.callback`: the function every message is handed to.
-    pub callback: Option<Function>,
-    /// Forward mode: the dispatcher does not free messages; Lua passes them on or trashes them.
-    pub forward: bool,
-    /// Requests received and not yet answered, as `request_key(source, session)`.
-    pub held: FxHashSet<u64>,
-}
-
-#[inline]
-pub(crate) fn request_key(source: Handle, session: i32) -> u64 {
-    ((source as u64) << 32) | session as u32 as u64
-}
-
 /// A service running in a Lua VM.
 pub struct LuaService {
     /// Dropped by hand, before `interrupt` is closed for good (see `Drop`).
     lua: ManuallyDrop<Lua>,
     interrupt: Arc<Interrupt>,
+    /// What the native functions share with the dispatcher; outlives `lua` (see `Drop`).
+    ctx: Box<VmCtx>,
     node: Arc<Node>,
     handle: Handle,
     /// The launch arguments, until the loader has run.
@@ -83,7 +70,8 @@ impl LuaService {
         let lua = unsafe { Lua::unsafe_new_with(StdLib::ALL_SAFE | StdLib::DEBUG, LuaOptions::new()) };
         // skynet runs its VMs with the generational collector: most service garbage dies young.
         lua.load("collectgarbage('generational')").exec()?;
-        lua.set_app_data(VmState::default());
+        // SAFETY: the context is dropped after the VM is closed (field order and `Drop` below).
+        let ctx = unsafe { VmCtx::install(main_thread(&lua)?, node, service) };
         core_api::install(&lua, node, service).context("cannot install skynet.core")?;
         let interrupt = Arc::new(Interrupt::default());
         interrupt.install(&lua).context("cannot install coroutine tracking")?;
@@ -114,6 +102,7 @@ impl LuaService {
         Ok(LuaService {
             lua: ManuallyDrop::new(lua),
             interrupt,
+            ctx,
             node: node.clone(),
             handle: service.handle(),
             boot: Some(args.to_string()),
@@ -193,8 +182,8 @@ impl Actor for LuaService {
         let size = data.len();
         let request = crate::core::message::is_request(ptype, session);
         let (callback, forward, token) = {
-            let Some(mut state) = self.lua.app_data_mut::<VmState>() else { return };
-            let Some(callback) = state.callback.clone() else {
+            let mut state = self.ctx.state.borrow_mut();
+            let Some(callback) = state.callback else {
                 drop(state);
                 self.node.log(
                     self.handle,
@@ -211,10 +200,11 @@ impl Actor for LuaService {
             let token = state.buffers.insert(data);
             (callback, state.forward, token)
         };
-        let result = callback.call::<()>((ptype, token, size, session, source));
-        if !forward && let Some(mut state) = self.lua.app_data_mut::<VmState>() {
+        // SAFETY: on the VM's thread (the actor is locked by this worker), between Lua calls.
+        let failure = unsafe { self.ctx.call_callback(callback, (ptype, token, size, session, source)) };
+        if !forward {
             // Already gone if Lua sent it on or trashed it.
-            let _ = state.buffers.take(token, None);
+            let _ = self.ctx.state.borrow_mut().buffers.take(token, None);
         }
         let used = self.lua.used_memory();
         self.service.counters.memory.store(used as u64, std::sync::atomic::Ordering::Relaxed);
@@ -224,23 +214,21 @@ impl Actor for LuaService {
                 self.memory_warning *= 2;
             }
         }
-        if let Err(err) = result {
-            let text = match err {
-                mlua::Error::MemoryError(_) => {
-                    format!("lua memory error : [{source:x} to :{:x} : {session}]", self.handle)
-                }
-                err => format!(
-                    "lua call [{source:x} to :{:x} : {session} msgsz = {size}] error : {}",
-                    self.handle,
-                    error_text(&err)
-                ),
+        if let Some((error, memory)) = failure {
+            let text = if memory {
+                format!("lua memory error : [{source:x} to :{:x} : {session}]", self.handle)
+            } else {
+                format!(
+                    "lua call [{source:x} to :{:x} : {session} msgsz = {size}] error : {error}",
+                    self.handle
+                )
             };
             self.node.log(self.handle, text);
         }
     }
 
     fn take_held_requests(&mut self) -> Vec<(Handle, i32)> {
-        let Some(mut state) = self.lua.app_data_mut::<VmState>() else { return Vec::new() };
+        let mut state = self.ctx.state.borrow_mut();
         state.held.drain().map(|k| ((k >> 32) as Handle, k as u32 as i32)).collect()
     }
 
@@ -274,9 +262,16 @@ pub(crate) fn lua_tostring(lua: &Lua, value: &Value) -> mlua::Result<String> {
     }
 }
 
-pub(crate) fn token_of(value: &Value) -> Option<LightUserData> {
-    match value {
-        Value::LightUserData(ud) => Some(*ud),
-        _ => None,
+/// The main thread of `lua`.
+fn main_thread(lua: &Lua) -> mlua::Result<*mut mlua::ffi::lua_State> {
+    let mut main = std::ptr::null_mut();
+    // SAFETY: reads the registry's main-thread slot and pops it again.
+    unsafe {
+        lua.exec_raw::<()>((), |state| {
+            mlua::ffi::lua_rawgeti(state, mlua::ffi::LUA_REGISTRYINDEX, mlua::ffi::LUA_RIDX_MAINTHREAD);
+            main = mlua::ffi::lua_tothread(state, -1);
+            mlua::ffi::lua_pop(state, 1);
+        })?;
     }
+    Ok(main)
 }
