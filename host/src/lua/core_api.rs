@@ -111,8 +111,11 @@ where
 fn wrap_raising(lua: &Lua, raw: Table) -> mlua::Result<Table> {
     // SAFETY: `make_raising` follows the lua_CFunction protocol (see its body).
     let make_raising = unsafe { lua.create_c_function(make_raising)? };
-    lua.load(
-        r#"
+    embed::host_chunk(WRAP_RAISING, "=[skynet.core]").load(lua)?.call((raw, make_raising))
+}
+
+/// Wraps each guarded function of a module table with `make_raising`, and adds `trace`.
+const WRAP_RAISING: &str = r#"
         local raw, make_raising = ...
         local module = {}
         for name, f in pairs(raw) do
@@ -140,11 +143,7 @@ fn wrap_raising(lua: &Lua, raw: Table) -> mlua::Result<Table> {
             return raw_trace(tag, user, n > 0 and concat(frames, " ") or nil)
         end
         return module
-        "#,
-    )
-    .set_name("=[skynet.core]")
-    .call((raw, make_raising))
-}
+        "#;
 
 /// `make_raising(f)`: a C closure around guarded function `f` (see [`raising`]).
 unsafe extern "C-unwind" fn make_raising(state: *mut ffi::lua_State) -> c_int {

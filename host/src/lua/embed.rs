@@ -31,6 +31,11 @@ pub fn module(name: &str) -> Option<Source> {
     file(&format!("lualib/{base}.lua")).or_else(|| file(&format!("lualib/{base}/init.lua")))
 }
 
+/// A chunk of host code (glue the host runs in every VM), cached as bytecode like the library.
+pub fn host_chunk(code: &'static str, chunkname: &str) -> Source {
+    Source { code, chunkname: chunkname.to_string() }
+}
+
 /// Built-in service `name` from `service/name.lua`.
 pub fn service(name: &str) -> Option<Source> {
     if name.is_empty() || name.contains('/') || name.contains("..") {
@@ -39,8 +44,9 @@ pub fn service(name: &str) -> Option<Source> {
     file(&format!("service/{name}.lua"))
 }
 
-/// Bytecode of embedded sources, compiled once per process: every Lua service loads skynet.lua
-/// and its companions, and parsing them per VM would dominate the cost of a spawn.
+/// Bytecode of embedded sources and host chunks, compiled once per process (keyed by the
+/// address of the static source): every Lua service loads skynet.lua and its companions, and
+/// parsing them per VM would dominate the cost of a spawn.
 fn bytecode_cache() -> &'static Mutex<HashMap<usize, Arc<[u8]>>> {
     static CACHE: OnceLock<Mutex<HashMap<usize, Arc<[u8]>>>> = OnceLock::new();
     CACHE.get_or_init(Default::default)

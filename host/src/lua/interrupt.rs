@@ -104,22 +104,7 @@ impl Interrupt {
             self.main.store(state, Ordering::SeqCst);
             self.active.store(state, Ordering::SeqCst);
         });
-        lua.load(
-            r#"
-            local create, resume, close = coroutine.create, coroutine.resume, coroutine.close
-            local function unwrap(co, ok, ...)
-                if ok then return ... end
-                close(co)
-                error((...), 0)
-            end
-            coroutine.wrap = function(f)
-                local co = create(f)
-                return function(...) return unwrap(co, resume(co, ...)) end
-            end
-            "#,
-        )
-        .set_name("=[skybox coroutine.wrap]")
-        .exec()
+        super::embed::host_chunk(COROUTINE_WRAP, "=[skybox coroutine.wrap]").load(lua)?.call(())
     }
 
     /// Makes `state` the active one, and hooks it if a signal is pending.
@@ -134,6 +119,20 @@ impl Interrupt {
         }
     }
 }
+
+/// `coroutine.wrap` on top of the tracking `coroutine.resume`.
+const COROUTINE_WRAP: &str = r#"
+    local create, resume, close = coroutine.create, coroutine.resume, coroutine.close
+    local function unwrap(co, ok, ...)
+        if ok then return ... end
+        close(co)
+        error((...), 0)
+    end
+    coroutine.wrap = function(f)
+        local co = create(f)
+        return function(...) return unwrap(co, resume(co, ...)) end
+    end
+    "#;
 
 /// `coroutine.resume` with the same results as Lua's, recording the active coroutine.
 unsafe extern "C-unwind" fn tracking_resume(state: *mut lua_State) -> c_int {

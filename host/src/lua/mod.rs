@@ -55,6 +55,10 @@ pub struct LuaService {
     service: Arc<Service>,
 }
 
+/// As snlua: every resume goes through the profiler, whichever loader runs.
+const PROFILE_RESUME: &str =
+    "local p = require 'skynet.profile' coroutine.resume = p.resume coroutine.wrap = p.wrap";
+
 const FIRST_MEMORY_WARNING: usize = 32 * 1024 * 1024;
 
 /// The `snlua` runtime factory for [`Node::register_runtime`].
@@ -69,7 +73,11 @@ impl LuaService {
         // they run operator-supplied code, as in skynet; untrusted code runs as wasm guests.
         let lua = unsafe { Lua::unsafe_new_with(StdLib::ALL_SAFE | StdLib::DEBUG, LuaOptions::new()) };
         // skynet runs its VMs with the generational collector: most service garbage dies young.
-        lua.load("collectgarbage('generational')").exec()?;
+        // SAFETY: switching the collector's mode allocates nothing.
+        unsafe { lua.exec_raw::<()>((), |state| _ = mlua::ffi::lua_gc(state, mlua::ffi::LUA_GCGEN, 0, 0))? };
+        // As snlua: no collection while the VM is built and the loader runs (the heap only grows
+        // then, and marking it over and over would be most of a spawn's cost); see `boot`.
+        lua.gc_stop();
         // SAFETY: the context is dropped after the VM is closed (field order and `Drop` below).
         let ctx = unsafe { VmCtx::install(main_thread(&lua)?, node, service) };
         core_api::install(&lua, node, service).context("cannot install skynet.core")?;
@@ -113,23 +121,15 @@ impl LuaService {
 
     /// Runs the loader with `"name arg1 arg2 ..."`, as snlua does.
     fn run_loader(&self, args: &str) -> anyhow::Result<()> {
-        // As snlua: every resume goes through the profiler, whichever loader runs.
-        self.lua
-            .load("local p = require 'skynet.profile' coroutine.resume = p.resume coroutine.wrap = p.wrap")
-            .set_name("=[skybox profile]")
-            .exec()?;
-        let (code, chunkname) = match self.node.getenv("lualoader") {
+        embed::host_chunk(PROFILE_RESUME, "=[skybox profile]").load(&self.lua)?.call::<()>(())?;
+        let loader = match self.node.getenv("lualoader") {
             Some(path) => {
                 let code = std::fs::read_to_string(&path)
                     .with_context(|| format!("cannot read lualoader {path}"))?;
-                (code, format!("@{path}"))
+                self.lua.load(code).set_name(format!("@{path}")).into_function()?
             }
-            None => {
-                let src = embed::loader().context("the embedded loader is missing")?;
-                (src.code.to_string(), src.chunkname)
-            }
+            None => embed::loader().context("the embedded loader is missing")?.load(&self.lua)?,
         };
-        let loader = self.lua.load(code).set_name(chunkname).into_function()?;
         loader.call::<()>(args)?;
         // skynet.memlimit(bytes) leaves the limit in the registry for the host to apply.
         if let Ok(Some(limit)) = self.lua.named_registry_value::<Option<i64>>("memlimit")
@@ -141,7 +141,9 @@ impl LuaService {
     }
 
     fn boot(&mut self, args: String) {
-        if let Err(err) = self.run_loader(&args) {
+        let loaded = self.run_loader(&args);
+        self.lua.gc_restart();
+        if let Err(err) = loaded {
             let text = match err.downcast_ref::<mlua::Error>() {
                 Some(lua_err) => error_text(lua_err),
                 None => format!("{err:#}"),
