@@ -223,6 +223,7 @@ suites! {
     test_stress,
     test_launch,
     test_log => check_log,
+    test_shared_code,
 }
 
 /// Every `tests/lua/test_*.lua` file must be listed above (and nothing else).

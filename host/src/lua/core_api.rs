@@ -111,11 +111,13 @@ where
 fn wrap_raising(lua: &Lua, raw: Table) -> mlua::Result<Table> {
     // SAFETY: `make_raising` follows the lua_CFunction protocol (see its body).
     let make_raising = unsafe { lua.create_c_function(make_raising)? };
-    embed::host_chunk(WRAP_RAISING, "=[skynet.core]").load(lua)?.call((raw, make_raising))
+    WRAP_RAISING.source().load(lua)?.call((raw, make_raising))
 }
 
 /// Wraps each guarded function of a module table with `make_raising`, and adds `trace`.
-const WRAP_RAISING: &str = r#"
+pub(super) const WRAP_RAISING: embed::HostChunk = embed::HostChunk {
+    chunkname: "=[skynet.core]",
+    code: r#"
         local raw, make_raising = ...
         local module = {}
         for name, f in pairs(raw) do
@@ -143,7 +145,8 @@ const WRAP_RAISING: &str = r#"
             return raw_trace(tag, user, n > 0 and concat(frames, " ") or nil)
         end
         return module
-        "#;
+        "#,
+};
 
 /// `make_raising(f)`: a C closure around guarded function `f` (see [`raising`]).
 unsafe extern "C-unwind" fn make_raising(state: *mut ffi::lua_State) -> c_int {

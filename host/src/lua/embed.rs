@@ -6,8 +6,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use std::ffi::{c_int, c_void};
+
 use include_dir::{Dir, include_dir};
-use mlua::{Function, Lua};
+use mlua::{Function, Lua, ffi};
 
 static LUA_GUEST: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../lua-guest");
 
@@ -31,9 +33,21 @@ pub fn module(name: &str) -> Option<Source> {
     file(&format!("lualib/{base}.lua")).or_else(|| file(&format!("lualib/{base}/init.lua")))
 }
 
-/// A chunk of host code (glue the host runs in every VM), cached as bytecode like the library.
-pub fn host_chunk(code: &'static str, chunkname: &str) -> Source {
-    Source { code, chunkname: chunkname.to_string() }
+/// A chunk of host code (glue the host runs in every VM), shared like the library.
+pub struct HostChunk {
+    pub code: &'static str,
+    pub chunkname: &'static str,
+}
+
+impl HostChunk {
+    pub fn source(&self) -> Source {
+        Source { code: self.code, chunkname: self.chunkname.to_string() }
+    }
+}
+
+/// Every host chunk, so the shared code state holds them too.
+fn host_chunks() -> [&'static HostChunk; 3] {
+    [&super::core_api::WRAP_RAISING, &super::interrupt::COROUTINE_WRAP, &super::PROFILE_RESUME]
 }
 
 /// Built-in service `name` from `service/name.lua`.
@@ -65,11 +79,115 @@ impl Source {
         Ok(bytes)
     }
 
-    /// The source as a function, loaded from the cached bytecode.
+    /// The source as a function: a closure of the shared prototype when `lua` shares the code
+    /// state, else loaded from the cached bytecode.
     pub fn load(&self, lua: &Lua) -> mlua::Result<Function> {
+        if let Some(proto) = shared_code().proto(self.code) {
+            // SAFETY: `proto` is a prototype of the frozen code state, which lives for the
+            // process; the push runs protected and leaves one value (or none when `lua` was
+            // created before the code state was frozen).
+            let function = unsafe {
+                lua.exec_raw::<Option<Function>>((), |state| {
+                    if lua_pushsharedclosure(state, proto.0) == 0 {
+                        ffi::lua_pushnil(state);
+                    }
+                })?
+            };
+            if let Some(function) = function {
+                return Ok(function);
+            }
+        }
         let bytes = self.bytecode(lua)?;
         lua.load(&bytes[..]).set_name(self.chunkname.as_str()).into_function()
     }
+}
+
+unsafe extern "C-unwind" {
+    // Lua's code sharing (vendor/lua-src/SKYBOX.md).
+    fn lua_sharestate(state: *mut ffi::lua_State) -> c_int;
+    fn lua_sharedproto(state: *mut ffi::lua_State, idx: c_int) -> *const c_void;
+    fn lua_pushsharedclosure(state: *mut ffi::lua_State, proto: *const c_void) -> c_int;
+}
+
+/// A prototype of the frozen code state.
+#[derive(Clone, Copy)]
+struct Proto(*const c_void);
+
+// SAFETY: prototypes of the frozen code state are immutable and live for the process.
+unsafe impl Send for Proto {}
+unsafe impl Sync for Proto {}
+
+/// The embedded library (and host chunks) compiled once into a frozen Lua state whose
+/// prototypes and strings every Lua service VM shares, as skynet's patched Lua shares code
+/// between services: a VM then holds closures and its own data only.
+pub struct SharedCode {
+    /// Prototype of each main chunk, by the address of its static source.
+    protos: HashMap<usize, Proto>,
+}
+
+impl SharedCode {
+    fn proto(&self, code: &'static str) -> Option<Proto> {
+        self.protos.get(&(code.as_ptr() as usize)).copied()
+    }
+
+    fn build() -> SharedCode {
+        let mut sources: Vec<Source> = host_chunks().iter().map(|c| c.source()).collect();
+        collect_lualib(LUA_GUEST.get_dir("lualib"), &mut sources);
+        let mut protos = HashMap::new();
+        // SAFETY: a state private to this function until it is frozen; after `lua_sharestate`
+        // nothing runs in it again and it is never closed.
+        unsafe {
+            let state = ffi::luaL_newstate();
+            if state.is_null() {
+                return SharedCode { protos };
+            }
+            ffi::luaL_openlibs(state);
+            for src in &sources {
+                let Ok(name) = std::ffi::CString::new(src.chunkname.as_str()) else { continue };
+                let status = ffi::luaL_loadbufferx(
+                    state,
+                    src.code.as_ptr().cast(),
+                    src.code.len(),
+                    name.as_ptr(),
+                    c"t".as_ptr(),
+                );
+                if status == ffi::LUA_OK {
+                    let proto = lua_sharedproto(state, ffi::lua_gettop(state));
+                    // Anchored for good: the registry keeps the closure, and so its prototype.
+                    ffi::luaL_ref(state, ffi::LUA_REGISTRYINDEX);
+                    protos.insert(src.code.as_ptr() as usize, Proto(proto));
+                } else {
+                    ffi::lua_pop(state, 1);
+                }
+            }
+            if lua_sharestate(state) == 0 {
+                // Another code state was frozen first (cannot happen through `shared_code`).
+                protos.clear();
+            }
+        }
+        SharedCode { protos }
+    }
+}
+
+fn collect_lualib(dir: Option<&'static Dir<'static>>, out: &mut Vec<Source>) {
+    let Some(dir) = dir else { return };
+    for file in dir.files() {
+        if let (Some(code), Some(path)) = (file.contents_utf8(), file.path().to_str())
+            && path.ends_with(".lua")
+        {
+            out.push(Source { code, chunkname: format!("@lua-guest/{path}") });
+        }
+    }
+    for sub in dir.dirs() {
+        collect_lualib(Some(sub), out);
+    }
+}
+
+/// The process's shared code. Lua VMs created before the first call do not share it (they
+/// load bytecode instead), so the host calls this before it creates a service VM.
+pub fn shared_code() -> &'static SharedCode {
+    static SHARED: OnceLock<SharedCode> = OnceLock::new();
+    SHARED.get_or_init(SharedCode::build)
 }
 
 /// The default service loader (used when the config names no `lualoader`).

@@ -104,7 +104,7 @@ impl Interrupt {
             self.main.store(state, Ordering::SeqCst);
             self.active.store(state, Ordering::SeqCst);
         });
-        super::embed::host_chunk(COROUTINE_WRAP, "=[skybox coroutine.wrap]").load(lua)?.call(())
+        COROUTINE_WRAP.source().load(lua)?.call(())
     }
 
     /// Makes `state` the active one, and hooks it if a signal is pending.
@@ -121,7 +121,9 @@ impl Interrupt {
 }
 
 /// `coroutine.wrap` on top of the tracking `coroutine.resume`.
-const COROUTINE_WRAP: &str = r#"
+pub(super) const COROUTINE_WRAP: super::embed::HostChunk = super::embed::HostChunk {
+    chunkname: "=[skybox coroutine.wrap]",
+    code: r#"
     local create, resume, close = coroutine.create, coroutine.resume, coroutine.close
     local function unwrap(co, ok, ...)
         if ok then return ... end
@@ -132,7 +134,8 @@ const COROUTINE_WRAP: &str = r#"
         local co = create(f)
         return function(...) return unwrap(co, resume(co, ...)) end
     end
-    "#;
+    "#,
+};
 
 /// `coroutine.resume` with the same results as Lua's, recording the active coroutine.
 unsafe extern "C-unwind" fn tracking_resume(state: *mut lua_State) -> c_int {

@@ -56,8 +56,10 @@ pub struct LuaService {
 }
 
 /// As snlua: every resume goes through the profiler, whichever loader runs.
-const PROFILE_RESUME: &str =
-    "local p = require 'skynet.profile' coroutine.resume = p.resume coroutine.wrap = p.wrap";
+const PROFILE_RESUME: embed::HostChunk = embed::HostChunk {
+    chunkname: "=[skybox profile]",
+    code: "local p = require 'skynet.profile' coroutine.resume = p.resume coroutine.wrap = p.wrap",
+};
 
 const FIRST_MEMORY_WARNING: usize = 32 * 1024 * 1024;
 
@@ -68,6 +70,8 @@ pub fn factory() -> crate::core::node::RuntimeFactory {
 
 impl LuaService {
     pub fn new(node: &Arc<Node>, service: &Arc<Service>, args: &str) -> anyhow::Result<LuaService> {
+        // Before the VM exists: only VMs created after the code state is frozen share it.
+        embed::shared_code();
         // SAFETY: `unsafe_new_with` is needed for the `debug` library, which skynet's Lua code uses
         // (tracebacks, the registry for memlimit). Lua services are the trusted tier of skybox:
         // they run operator-supplied code, as in skynet; untrusted code runs as wasm guests.
@@ -121,7 +125,7 @@ impl LuaService {
 
     /// Runs the loader with `"name arg1 arg2 ..."`, as snlua does.
     fn run_loader(&self, args: &str) -> anyhow::Result<()> {
-        embed::host_chunk(PROFILE_RESUME, "=[skybox profile]").load(&self.lua)?.call::<()>(())?;
+        PROFILE_RESUME.source().load(&self.lua)?.call::<()>(())?;
         let loader = match self.node.getenv("lualoader") {
             Some(path) => {
                 let code = std::fs::read_to_string(&path)

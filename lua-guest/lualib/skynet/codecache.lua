@@ -1,7 +1,8 @@
 -- skynet.codecache: skynet patches its Lua so that every service VM shares the compiled code of
 -- the files it loads; clear() empties that cache and mode() turns it ON, OFF or EXIST.
--- skybox runs a stock Lua 5.4: there is no shared code cache, each service compiles its own
--- chunks. The functions are kept so code written for skynet runs unchanged; clear() has
+-- skybox shares the compiled code of its embedded library (skynet.lua and its companions)
+-- between all service VMs, fixed when the process starts; files loaded from disk are compiled by
+-- each VM. The functions are kept so code written for skynet runs unchanged; clear() has
 -- nothing to do and mode() only remembers the setting.
 
 local codecache = {}
