@@ -5,11 +5,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Thousands of Lua VMs allocate small objects from every worker thread; mimalloc's per-thread
-/// heaps serve that with less work and less fragmentation than the system allocator.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(name = "skybox", version, about = "An actor host in the tradition of skynet")]
 struct Cli {
