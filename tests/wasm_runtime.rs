@@ -54,7 +54,72 @@ fn a_thousand_guests_with_a_small_pool() {
     eprintln!("1000 guests launched in {spawn:?} (pool of 64), all answered in {:?}", started.elapsed());
     let stats = h.wasm.cache_stats();
     let built = stats.compiled.load(Ordering::Relaxed) + stats.from_disk.load(Ordering::Relaxed);
-    assert_eq!(built, 1, "compiled (or loaded from disk) once");
+    // Once per engine: the pooled one, and the dense one of the guests beyond the pool.
+    assert_eq!(built, 2, "compiled (or loaded from disk) once per engine");
+}
+
+/// A guest that answers CLIENT requests `[op, addr, value: i32 LE]` with an i32: op 0 loads the
+/// i32 at `addr`, op 1 stores `value` there (answers 0), op 2 grows memory by `addr` pages
+/// (answers `memory.grow`'s result). One page of memory to start with.
+fn peek_guest() -> String {
+    format!(
+        r#"(module {IMPORTS}
+  (memory (export "memory") 1)
+  {ALLOCATOR}
+  (func (export "skybox_start") (param i32 i32) (call $reset))
+  (func (export "skybox_dispatch")
+    (param $ptype i32) (param $session i32) (param $source i32) (param $ptr i32) (param $size i32) (param $msg i32)
+    (local $op i32) (local $addr i32) (local $r i32)
+    (local.set $op (i32.load (local.get $ptr)))
+    (local.set $addr (i32.load offset=4 (local.get $ptr)))
+    (if (i32.eqz (local.get $op)) (then (local.set $r (i32.load (local.get $addr)))))
+    (if (i32.eq (local.get $op) (i32.const 1))
+      (then (i32.store (local.get $addr) (i32.load offset=8 (local.get $ptr)))))
+    (if (i32.eq (local.get $op) (i32.const 2)) (then (local.set $r (memory.grow (local.get $addr)))))
+    (i32.store (i32.const 0) (local.get $r))
+    (drop (call $send (local.get $source) (i32.const 1) (local.get $session) (i32.const 0) (i32.const 4)))
+    (call $reset))
+)"#
+    )
+}
+
+/// Runs `op` on a peek guest: its answer, or `None` if the guest trapped (and died).
+fn peek_op(h: &Harness, guest: Handle, op: i32, addr: u32, value: i32) -> Option<i32> {
+    let mut payload = op.to_le_bytes().to_vec();
+    payload.extend_from_slice(&addr.to_le_bytes());
+    payload.extend_from_slice(&value.to_le_bytes());
+    let reply = h.call(guest, ptype::CLIENT, payload);
+    (reply.ptype == ptype::RESPONSE).then(|| i32::from_le_bytes(reply.data[..4].try_into().unwrap()))
+}
+
+#[test]
+fn every_access_past_a_memory_traps_pooled_or_dense() {
+    const PAGE: u32 = 64 << 10;
+    // Pooled memories trap on guard pages; dense ones (no pool) sit next to each other in one
+    // mapping, so only the compiled bounds checks stop a guest from reaching its neighbour.
+    for pool in ["32", "0"] {
+        let h = Harness::new("bounds", &[("wasm_pool", pool)]);
+        h.guest("peek", &peek_guest());
+        let (a, b) = (h.launch("wasm peek").unwrap(), h.launch("wasm peek").unwrap());
+        assert_eq!(peek_op(&h, b, 1, 4096, 0x5eed), Some(0), "pool {pool}");
+        assert_eq!(peek_op(&h, a, 0, PAGE - 4, 0), Some(0), "pool {pool}: the last word is in bounds");
+        assert_eq!(peek_op(&h, a, 0, PAGE - 3, 0), None, "pool {pool}: a word across the end traps");
+        h.wait_dead(a);
+        let a = h.launch("wasm peek").unwrap();
+        assert_eq!(peek_op(&h, a, 0, PAGE, 0), None, "pool {pool}: the next page traps");
+        // Growth, in place or moved to a larger chunk, keeps the bytes and moves the bound.
+        let c = h.launch("wasm peek").unwrap();
+        assert_eq!(peek_op(&h, c, 1, 100, 0x1234), Some(0));
+        for (pages, before) in [(1, 1), (2, 2), (4, 4)] {
+            assert_eq!(peek_op(&h, c, 2, pages, 0), Some(before), "pool {pool}: grow by {pages}");
+            let size = (before + pages as i32) as u32 * PAGE;
+            assert_eq!(peek_op(&h, c, 1, size - 4, 7), Some(0));
+            assert_eq!(peek_op(&h, c, 0, 100, 0), Some(0x1234), "pool {pool}: bytes kept");
+        }
+        assert_eq!(peek_op(&h, c, 0, 8 * PAGE, 0), None, "pool {pool}: past the grown memory traps");
+        assert_eq!(peek_op(&h, b, 0, 4096, 0), Some(0x5eed), "pool {pool}: the neighbour is untouched");
+        assert!(h.log_lines("out of bounds").len() >= 3, "{}", h.log_text());
+    }
 }
 
 fn cache_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

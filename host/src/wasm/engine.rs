@@ -1,20 +1,33 @@
-//! The node's wasmtime engine: code generation with fuel metering and epoch interruption, and
+//! The node's wasmtime engines: code generation with fuel metering and epoch interruption, and
 //! where instances live.
 //!
-//! Spawning is fastest with the pooling allocator (instance, memory and table slots reserved up
-//! front, memory images mapped copy-on-write), but a pool has a fixed number of slots. So the
-//! node keeps two engines with identical code-generation settings: the primary one, pooled with
-//! `wasm_pool` slots, and an on-demand twin built the first time the pool is full (or the only
-//! one when `wasm_pool = 0` or the pool cannot be reserved). Pooling does not change generated
-//! code, so a module compiled for one loads into the other (see `modules`); the number of guests
-//! is bounded by memory, not by the pool.
+//! Two engines share the fuel and epoch settings but not their memories:
+//! - the primary engine pools `wasm_pool` instance slots. Each memory has 4 GiB of address space
+//!   plus a guard region, so compiled code needs no bounds checks, and its initial image is
+//!   mapped copy-on-write: the fastest code and the fastest spawn. But a pooled guest costs
+//!   about four memory mappings, and Linux allows a process `vm.max_map_count` of them (65530
+//!   by default), so the pool stays a bounded fast path;
+//! - the dense engine, for every guest beyond the pool (built the first time the pool is full or
+//!   refuses a module), or the only one when `wasm_pool = 0` or the pool cannot be reserved. Its
+//!   memories come from `dense`: no reservation and no guard pages, so its code checks each
+//!   access against the memory's current size, and a guest costs no mapping of its own. The
+//!   number of guests is then bounded by memory (RSS), not by mappings or address space.
+//!
+//! The two engines generate different code, so a module is compiled once for each engine it
+//! runs on (see `modules`).
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, Linker, PoolingAllocationConfig};
 
+use super::dense::DenseMemories;
 use super::limiter::MAX_TABLE_ELEMENTS;
 use super::state::GuestState;
+
+/// Memory mappings one pooled guest in use costs (measured): the pages before its data (the
+/// shadow stack), the copy-on-write image, the rest of its accessible memory, and the
+/// inaccessible remainder of its slot.
+const MAPPINGS_PER_POOLED_GUEST: u64 = 4;
 
 /// An engine and the linker that provides the `skybox` imports on it.
 ///
@@ -22,14 +35,15 @@ use super::state::GuestState;
 pub struct Flavor {
     pub engine: Engine,
     pub linker: Linker<GuestState>,
-    /// Whether instances come from the pool.
+    /// Whether instances come from the pool (else their memories are dense).
     pub pooled: bool,
 }
 
-/// The primary engine and its lazily built on-demand twin.
+/// The primary engine and its lazily built on-demand (dense) twin.
 ///
-/// Invariant: both engines are built from [`base_config`] with the same `metering` flag, so
-/// they share a precompile compatibility hash; only the allocation strategy differs.
+/// Invariant: both engines are built from [`base_config`] with the same `metering` flag; the
+/// on-demand one is the dense engine ([`dense_config`]) and, when `primary` is not pooled, is
+/// `primary` itself.
 pub struct Engines {
     primary: Flavor,
     on_demand: OnceLock<Flavor>,
@@ -49,6 +63,21 @@ fn base_config(metering: bool) -> Config {
     config
 }
 
+/// The dense engine's settings: no reservation and no guard pages (so the code bounds-checks
+/// every access against the current size), memories from [`DenseMemories`] (which refuse any
+/// other settings), data segments copied in (a copy-on-write image needs a mapping per guest).
+fn dense_config(metering: bool) -> Config {
+    let mut config = base_config(metering);
+    config
+        .memory_reservation(0)
+        .memory_guard_size(0)
+        .memory_reservation_for_growth(0)
+        .guard_before_linear_memory(false)
+        .memory_init_cow(false)
+        .with_host_memory(Arc::new(DenseMemories::default()));
+    config
+}
+
 fn flavor(config: &Config, pooled: bool) -> wasmtime::Result<Flavor> {
     let engine = Engine::new(config)?;
     let linker = super::imports::linker(&engine)?;
@@ -57,9 +86,23 @@ fn flavor(config: &Config, pooled: bool) -> wasmtime::Result<Flavor> {
 
 impl Engines {
     /// Builds the primary engine: pooled with `pool` slots when `pool > 0`. If the pool cannot be
-    /// reserved, the primary engine allocates on demand and the reason is returned as a warning.
-    pub fn new(metering: bool, pool: u32) -> anyhow::Result<(Engines, Option<String>)> {
-        let mut warning = None;
+    /// reserved, the primary engine is the dense one and the reason is returned as a warning, as
+    /// is a pool that would use up `max_map_count` (the process's mapping limit, if known).
+    pub fn new(
+        metering: bool,
+        pool: u32,
+        max_map_count: Option<u64>,
+    ) -> anyhow::Result<(Engines, Vec<String>)> {
+        let mut warnings = Vec::new();
+        if let Some(max) = max_map_count
+            && u64::from(pool) * MAPPINGS_PER_POOLED_GUEST > max / 2
+        {
+            warnings.push(format!(
+                "wasm: a full pool of {pool} guests takes about {} of the {max} memory mappings \
+                 a process may have (vm.max_map_count); consider a smaller wasm_pool",
+                u64::from(pool) * MAPPINGS_PER_POOLED_GUEST
+            ));
+        }
         if pool > 0 {
             let mut pooling = PoolingAllocationConfig::new();
             pooling
@@ -74,25 +117,25 @@ impl Engines {
             let mut config = base_config(metering);
             config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
             match flavor(&config, true) {
-                Ok(primary) => return Ok((Engines { primary, on_demand: OnceLock::new(), metering }, None)),
-                Err(err) => {
-                    warning = Some(format!(
-                        "wasm: cannot reserve a pool of {pool} guests ({err}); allocating on demand"
-                    ))
+                Ok(primary) => {
+                    return Ok((Engines { primary, on_demand: OnceLock::new(), metering }, warnings));
                 }
+                Err(err) => warnings.push(format!(
+                    "wasm: cannot reserve a pool of {pool} guests ({err}); allocating on demand"
+                )),
             }
         }
-        let primary = flavor(&base_config(metering), false).map_err(anyhow::Error::from)?;
-        Ok((Engines { primary, on_demand: OnceLock::new(), metering }, warning))
+        let primary = flavor(&dense_config(metering), false).map_err(anyhow::Error::from)?;
+        Ok((Engines { primary, on_demand: OnceLock::new(), metering }, warnings))
     }
 
-    /// The engine modules are compiled for.
+    /// The engine modules are compiled for first (the pooled one, when there is a pool).
     pub fn primary(&self) -> &Flavor {
         &self.primary
     }
 
-    /// The on-demand engine: the primary one if it is not pooled, else its twin (built now if
-    /// this is the first time it is needed).
+    /// The on-demand (dense) engine: the primary one if it is not pooled, else its twin (built
+    /// now if this is the first time it is needed).
     pub fn on_demand(&self) -> anyhow::Result<&Flavor> {
         if !self.primary.pooled {
             return Ok(&self.primary);
@@ -100,7 +143,7 @@ impl Engines {
         if let Some(f) = self.on_demand.get() {
             return Ok(f);
         }
-        let built = flavor(&base_config(self.metering), false)?;
+        let built = flavor(&dense_config(self.metering), false)?;
         Ok(self.on_demand.get_or_init(|| built))
     }
 

@@ -138,8 +138,9 @@ impl WasmGuest {
         let budget = metering.then_some(fuel.min(DEFAULT_FUEL));
         let fresh = || GuestState::new(node.clone(), service.clone(), memlimit);
         let primary = engines.primary();
+        let warn = |w: String| node.log(service.handle(), w);
         let use_pool = primary.pooled && !compiled.pool_refused.load(Ordering::Relaxed);
-        let mut ready = if use_pool { &compiled.primary } else { compiled.on_demand(engines)? };
+        let mut ready = if use_pool { &compiled.primary } else { runtime.on_demand(compiled, &warn)? };
         let engine = if use_pool { &primary.engine } else { &engines.on_demand()?.engine };
         let mut attempt = Attempt::run(ready, engine, fresh(), budget)?;
         if use_pool && let Err(err) = &attempt.instance {
@@ -147,7 +148,7 @@ impl WasmGuest {
             // module at all (fall back from now on).
             if err.downcast_ref::<Trap>().is_none() && attempt.refused.is_none() {
                 let exhausted = pool_exhausted(err);
-                ready = compiled.on_demand(engines)?;
+                ready = runtime.on_demand(compiled, &warn)?;
                 attempt = Attempt::run(ready, &engines.on_demand()?.engine, fresh(), budget)?;
                 if attempt.instance.is_ok() {
                     if exhausted {

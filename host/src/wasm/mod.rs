@@ -3,7 +3,8 @@
 //!
 //! - [`settings`]: config keys (`wasmservice`, `fuel`, `wasm_memlimit`, `wasm_pool`,
 //!   `wasm_cache`), per-launch options, finding a module;
-//! - `engine`: the node's engine (pooled, with an on-demand twin when the pool is full);
+//! - `engine`: the node's engines (pooled, with a dense on-demand twin for guests beyond the
+//!   pool); `dense`: the memories of that twin, which cost no memory mapping per guest;
 //! - `modules` and `disk`: modules compiled once per node, and kept on disk between runs;
 //! - `guest`: one guest as an [`Actor`](crate::core::service::Actor); `report`: its kill line;
 //! - `state`, `imports`, `memory`, `held`, `limiter`: the host side of the ABI.
@@ -13,6 +14,7 @@
 //! when there is no Lua service of that name, so `skynet.newservice(name)` finds guests too.
 
 pub mod abi;
+mod dense;
 mod disk;
 mod engine;
 mod guest;
@@ -35,7 +37,7 @@ use crate::core::node::{Node, RuntimeFactory};
 use crate::core::service::{Actor, Service};
 use disk::DiskCache;
 use engine::Engines;
-use modules::ModuleCache;
+use modules::{Compiled, ModuleCache, Ready};
 use settings::{LaunchSpec, Settings};
 
 pub use modules::CacheStats;
@@ -52,10 +54,11 @@ pub struct WasmRuntime {
 }
 
 /// What the first launch builds. Invariant: `disk` (if any) was opened for `engines`' primary
-/// engine.
+/// engine, `on_demand_disk` (once set) for its on-demand engine, in the same directory.
 struct Core {
     engines: Engines,
     disk: Option<DiskCache>,
+    on_demand_disk: OnceLock<Option<DiskCache>>,
 }
 
 impl WasmRuntime {
@@ -85,9 +88,10 @@ impl WasmRuntime {
     /// The engines, built on first use; `node` receives the warnings (pool, cache directory).
     fn core(&self, node: &Node) -> anyhow::Result<&Core> {
         let core = self.core.get_or_init(|| {
-            let (engines, warning) = Engines::new(self.settings.fuel > 0, self.settings.pool)
-                .map_err(|e| format!("wasm: {e:#}"))?;
-            if let Some(w) = warning {
+            let (engines, warnings) =
+                Engines::new(self.settings.fuel > 0, self.settings.pool, max_map_count())
+                    .map_err(|e| format!("wasm: {e:#}"))?;
+            for w in warnings {
                 node.log(0, w);
             }
             let disk = self.settings.cache_dir.as_deref().and_then(|dir| {
@@ -95,9 +99,29 @@ impl WasmRuntime {
                     .inspect_err(|e| node.log(0, format!("wasm cache off: {e:#}")))
                     .ok()
             });
-            Ok(Core { engines, disk })
+            Ok(Core { engines, disk, on_demand_disk: OnceLock::new() })
         });
         core.as_ref().map_err(|e| anyhow!("{e}"))
+    }
+
+    /// `compiled` on the on-demand engine (compiled for it, or loaded from its disk cache, the
+    /// first time); `warn` receives cache problems.
+    fn on_demand<'c>(&self, compiled: &'c Compiled, warn: &dyn Fn(String)) -> anyhow::Result<&'c Ready> {
+        let Some(Ok(core)) = self.core.get() else {
+            return Err(anyhow!("wasm: the engine is not built yet"));
+        };
+        let engines = &core.engines;
+        let disk = match (&self.settings.cache_dir, engines.primary().pooled) {
+            (Some(dir), true) if core.disk.is_some() => core
+                .on_demand_disk
+                .get_or_init(|| {
+                    let engine = &engines.on_demand().ok()?.engine;
+                    DiskCache::open(dir, engine).inspect_err(|e| warn(format!("wasm cache off: {e:#}"))).ok()
+                })
+                .as_ref(),
+            _ => core.disk.as_ref(),
+        };
+        compiled.on_demand(engines, &self.modules, disk, warn)
     }
 
     fn engines(&self) -> anyhow::Result<&Engines> {
@@ -173,6 +197,11 @@ impl WasmRuntime {
             lua(node, service, args)
         })
     }
+}
+
+/// The process's memory-mapping limit (`vm.max_map_count`), if readable.
+fn max_map_count() -> Option<u64> {
+    std::fs::read_to_string("/proc/sys/vm/max_map_count").ok()?.trim().parse().ok()
 }
 
 /// Whether a config's `wasmservice` patterns find module `name` (the start-service check).

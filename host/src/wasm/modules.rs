@@ -6,8 +6,8 @@
 //! 3. on disk ([`DiskCache`]), else compiled and written there.
 //!
 //! A compiled module carries its `InstancePre` (imports resolved against the `skybox` linker,
-//! exports checked against ABI.md) for the primary engine, and, built when first needed, for the
-//! on-demand engine (see `engine`).
+//! exports checked against ABI.md) for the primary engine, and, compiled when first needed, for
+//! the on-demand (dense) engine, whose code differs (see `engine`).
 
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt as _;
@@ -45,31 +45,36 @@ pub struct Ready {
 }
 
 /// One guest module. Invariant: `primary` was built on the primary engine, `on_demand` (once
-/// set) on the on-demand one, from the same wasm bytes.
+/// set) on the on-demand one, both from `wasm`, whose SHA-256 is `digest`.
 pub struct Compiled {
     pub primary: Ready,
     on_demand: OnceLock<Ready>,
     /// Set when the pool cannot host this module at all (not merely full): launches go straight
     /// to the on-demand engine.
     pub pool_refused: AtomicBool,
+    /// The module's bytes, for the on-demand engine (kept only while the primary is pooled).
+    wasm: Box<[u8]>,
+    digest: Digest,
 }
 
 impl Compiled {
-    /// The module on the on-demand engine (`primary` if that engine is not pooled).
-    pub fn on_demand(&self, engines: &Engines) -> anyhow::Result<&Ready> {
-        let flavor = engines.on_demand()?;
+    /// The module on the on-demand engine: `primary` if that engine is not pooled, else compiled
+    /// for it (or loaded from `disk`, the cache of that engine) the first time it is needed.
+    pub fn on_demand(
+        &self,
+        engines: &Engines,
+        cache: &ModuleCache,
+        disk: Option<&DiskCache>,
+        warn: &dyn Fn(String),
+    ) -> anyhow::Result<&Ready> {
         if !engines.primary().pooled {
             return Ok(&self.primary);
         }
         if let Some(ready) = self.on_demand.get() {
             return Ok(ready);
         }
-        // Pooling does not change generated code: the primary artifact loads as it is.
-        let artifact = self.primary.pre.module().serialize()?;
-        // SAFETY: `artifact` was produced just now by `Module::serialize` on the primary engine,
-        // whose code-generation settings the on-demand engine shares (`engine::Engines`
-        // invariant); wasmtime checks that compatibility again while loading.
-        let module = unsafe { Module::deserialize(&flavor.engine, &artifact) }?;
+        let flavor = engines.on_demand()?;
+        let module = cache.load(flavor, disk, &self.wasm, &self.digest, warn)?;
         let ready = prepare(flavor, &module)?;
         Ok(self.on_demand.get_or_init(|| ready))
     }
@@ -159,7 +164,30 @@ impl ModuleCache {
         warn: &dyn Fn(String),
     ) -> anyhow::Result<Compiled> {
         let flavor = engines.primary();
-        let cached = disk.and_then(|d| match d.load(&flavor.engine, &digest) {
+        let module = self.load(flavor, disk, bytes, &digest, warn)?;
+        let primary = prepare(flavor, &module)?;
+        // A pooled primary may need the bytes again, for the dense engine.
+        let wasm = if flavor.pooled { bytes.into() } else { Box::default() };
+        Ok(Compiled {
+            primary,
+            on_demand: OnceLock::new(),
+            pool_refused: AtomicBool::new(false),
+            wasm,
+            digest,
+        })
+    }
+
+    /// The module compiled for `flavor`'s engine: from `disk` (that engine's cache) if there,
+    /// else compiled now and written there.
+    fn load(
+        &self,
+        flavor: &Flavor,
+        disk: Option<&DiskCache>,
+        bytes: &[u8],
+        digest: &Digest,
+        warn: &dyn Fn(String),
+    ) -> anyhow::Result<Module> {
+        let cached = disk.and_then(|d| match d.load(&flavor.engine, digest) {
             Ok(found) => found,
             Err(err) => {
                 warn(format!("wasm cache: {err:#}"));
@@ -175,15 +203,14 @@ impl ModuleCache {
                 let m = Module::from_binary(&flavor.engine, bytes)?;
                 self.stats.compiled.fetch_add(1, Ordering::Relaxed);
                 if let Some(d) = disk
-                    && let Err(err) = d.store(&digest, &m)
+                    && let Err(err) = d.store(digest, &m)
                 {
                     warn(format!("wasm cache: cannot write a compiled module: {err:#}"));
                 }
                 m
             }
         };
-        let primary = prepare(flavor, &module)?;
-        Ok(Compiled { primary, on_demand: OnceLock::new(), pool_refused: AtomicBool::new(false) })
+        Ok(module)
     }
 }
 

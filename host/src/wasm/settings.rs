@@ -6,7 +6,7 @@
 //! | `wasmservice` | `./guests/?.wasm;./target/guests/?.wasm` | where guest modules are found |
 //! | `fuel` | 1000000000 | fuel per message; 0 turns metering off (no limit) |
 //! | `wasm_memlimit` | 64M | linear memory cap per guest (bytes; K/M/G suffixes) |
-//! | `wasm_pool` | 4096 | guests in the pooling allocator; more fall back to on-demand; 0 = no pool |
+//! | `wasm_pool` | 4096 | guests in the pooling allocator; more fall back to on-demand (dense memories); 0 = no pool |
 //! | `wasm_cache` | `$XDG_CACHE_HOME/skybox/wasm` | compiled-module cache directory; `off` for none |
 
 use std::path::{Path, PathBuf};
@@ -19,7 +19,9 @@ pub const DEFAULT_MEMLIMIT: usize = 64 << 20;
 pub const DEFAULT_POOL: u32 = 4096;
 
 /// Each pool slot reserves 4 GiB + 32 MiB of address space (no memory); this many slots stay
-/// well inside the 128 TiB of a 64-bit process.
+/// well inside the 128 TiB of a 64-bit process. A slot in use also costs about four memory
+/// mappings, so a full pool this large would take the default `vm.max_map_count` (65530); the
+/// engine warns when a pool could take half of the limit.
 pub const MAX_POOL: u32 = 16384;
 /// wasm32 memory cannot exceed 4 GiB.
 pub const MAX_MEMLIMIT: u64 = 1 << 32;
