@@ -6,15 +6,28 @@
 //! - `dispatch/call`: a request from a Rust service to the echo guest and its reply, through the
 //!   real scheduler (2 workers);
 //! - `fuel`: compute-heavy kernels (a dependency chain, recursion, a memory loop) with fuel
-//!   metering on and off;
-//! - `spawn`: instantiating a guest and running its `skybox_start`, pooled and on demand;
+//!   metering on and off, and (`dense`, metering on) on the engine of the guests beyond the
+//!   pool, whose code bounds-checks every memory access;
+//! - `spawn`: instantiating a guest and running its `skybox_start`, pooled and on demand (a
+//!   dense memory);
 //! - `lua_call`: `skynet.call` from a Lua service to the echo guest (and, for scale, to a Lua
-//!   echo service), per round trip.
+//!   echo service), per round trip;
+//! - `forward/wasm_proxy/SIZE`: a request through the SDK-built `proxy` guest (held messages,
+//!   forwarded by handle) to a Lua mirror that answers with the request's own buffer, and back,
+//!   for payloads of 16 B, 1 KiB and 64 KiB: one buffer moves along four hops and is never
+//!   copied (checked), so the time does not depend on the size. Compare with
+//!   `forward/direct` and `forward/lua_proxy` in `benches/lua.rs`. Skipped unless
+//!   `cargo xtask guests` has built `proxy.wasm`.
 
 #[path = "../tests/support/wasm.rs"]
 #[allow(unused)]
 mod wasm_support;
 
+#[path = "forwarding.rs"]
+#[allow(unused)]
+mod forwarding;
+
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -130,8 +143,8 @@ fn fuel(c: &mut Criterion) {
     write_guest(&dir, "compute", &compute_guest());
     let node = idle_node();
     let mut group = c.benchmark_group("fuel");
-    for (label, fuel) in [("on", 1_000_000_000u64), ("off", 0)] {
-        let rt = runtime(&dir, fuel, 16);
+    for (label, fuel, pool) in [("on", 1_000_000_000u64, 16), ("off", 0, 16), ("dense", 1_000_000_000, 0)] {
+        let rt = runtime(&dir, fuel, pool);
         let mut guest = boot(&rt, &node, "compute");
         for (kernel, byte) in [("lcg_1M", 0u8), ("fib_25", 1), ("sum_1M", 2)] {
             group.bench_function(BenchmarkId::new(kernel, label), |b| {
@@ -214,9 +227,36 @@ fn pack_two_ints(a: i64, b: i64) -> Vec<u8> {
     out
 }
 
+/// Where `cargo xtask guests` put the SDK-built guests, if it did: `$SKYBOX_GUESTS`, else the
+/// first of `$CARGO_TARGET_DIR/guests` and `target/guests` with `proxy.wasm` (as
+/// tests/wasm_guests.rs looks for them).
+fn built_guests() -> Option<PathBuf> {
+    let env = |key| std::env::var_os(key).filter(|d| !d.is_empty());
+    env("SKYBOX_GUESTS")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain(env("CARGO_TARGET_DIR").map(|d| repo_root().join(d).join("guests")))
+        .chain([repo_root().join("target").join("guests")])
+        .find(|d| d.join("proxy.wasm").is_file())
+}
+
+fn forward(c: &mut Criterion) {
+    let Some(guests) = built_guests() else {
+        eprintln!("SKIPPED forward/wasm_proxy: proxy.wasm not built (run `cargo xtask guests`)");
+        return;
+    };
+    let patterns = format!("{}/?.wasm", guests.display());
+    let h = Harness::new("bench-forward", &[("wasmservice", patterns.as_str())]);
+    h.file("mirror.lua", forwarding::MIRROR);
+    let mirror = h.launch("snlua mirror").unwrap();
+    let proxy = h.launch(&format!("wasm proxy {mirror}")).unwrap();
+    forwarding::settle();
+    forwarding::round_trips(c, &h, "forward", "wasm_proxy", proxy);
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(30).measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
-    targets = dispatch, fuel, spawn, lua_call
+    targets = dispatch, fuel, spawn, lua_call, forward
 }
 criterion_main!(benches);
