@@ -199,6 +199,12 @@ function CMD.block(ms)
 	end
 end
 
+-- wake addr with a message, then keep this worker busy for ms milliseconds
+function CMD.send_then_block(addr, ms)
+	skynet.send(addr, "lua", "noop")
+	CMD.block(ms)
+end
+
 function CMD.noop()
 	noop.count = noop.count + 1
 	local q = skynet.mqlen()

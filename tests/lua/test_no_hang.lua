@@ -3,6 +3,18 @@ local skynet = require "skynet"
 require "skynet.manager"
 local t = require "testlib"
 
+t.test("a service woken from a busy worker is served by another worker meanwhile", function()
+	local busy = skynet.newservice("echo_svc")
+	local woken = skynet.newservice("echo_svc")
+	-- `woken` goes to the run-next slot of busy's worker, which then runs for a second.
+	local until_cs = skynet.now() + 100
+	skynet.send(busy, "lua", "send_then_block", woken, 1000)
+	skynet.sleep(2)
+	t.eq(skynet.call(woken, "lua", "echo", 7), 7)
+	t.ok(skynet.now() < until_cs, "answered only after the busy worker was done")
+	t.eq(skynet.call(busy, "lua", "echo", 8), 8)
+end)
+
 t.test("a request redirected to a dead address fails for its caller", function()
 	local target = skynet.newservice("echo_svc")
 	local proxy = skynet.newservice("redirect_svc", skynet.address(target))

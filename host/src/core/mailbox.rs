@@ -117,6 +117,18 @@ impl Mailbox {
         }
     }
 
+    /// Ends a worker's batch: if the mailbox is empty it is no longer scheduled and this returns
+    /// true (the service is idle); else the worker must requeue the service.
+    pub fn unschedule_if_empty(&self) -> bool {
+        let mut inner = self.inner.lock();
+        if !inner.queue.is_empty() {
+            return false;
+        }
+        inner.overload_threshold = OVERLOAD_THRESHOLD;
+        inner.scheduled = false;
+        true
+    }
+
     /// A queue length that passed the overload threshold since the last call, if any.
     pub fn take_overload(&self) -> Option<usize> {
         let mut inner = self.inner.lock();

@@ -20,7 +20,11 @@ use super::logger::Logger;
 use super::mailbox::{Popped, Pushed};
 use super::message::{Handle, Message, format_handle, parse_handle, ptype};
 use super::monitor::{self, WorkerSlot};
-use super::scheduler::{self, GlobalQueue};
+use super::scheduler::{self, GlobalQueue, RunNext};
+
+/// How long a worker's run-next service may wait behind the worker's current message before
+/// the timer hands it to the global queue.
+const RUN_NEXT_HOLD_NS: u64 = 1_000_000;
 use super::service::{Actor, Service};
 use super::timer::{Clock, Timeouts};
 
@@ -82,6 +86,8 @@ pub struct Node {
     pending_names: Mutex<HashMap<Box<str>, Vec<Message>>>,
     /// What each worker runs, for the monitor.
     workers: Box<[WorkerSlot]>,
+    /// Each worker's run-next slot (see `scheduler`), by worker index.
+    run_next: Box<[RunNext]>,
     /// Blocking work off the workers; started on first use.
     blocking: std::sync::OnceLock<super::blocking::BlockingPool>,
     endless: Option<Duration>,
@@ -109,6 +115,7 @@ impl Node {
             harbor_service: AtomicU32::new(0),
             pending_names: Mutex::new(HashMap::new()),
             workers: (0..config.threads.max(1)).map(|_| WorkerSlot::default()).collect(),
+            run_next: (0..config.threads.max(1)).map(|_| RunNext::default()).collect(),
             blocking: std::sync::OnceLock::new(),
             endless: config.endless.filter(|d| !d.is_zero()),
         }))
@@ -222,7 +229,7 @@ impl Node {
         match service.mailbox.push(msg) {
             Pushed::Queued => Ok(()),
             Pushed::Schedule => {
-                self.global.push(service);
+                self.global.schedule(service);
                 Ok(())
             }
             Pushed::Closed(_) => Err(SendError::NoDestination),
@@ -441,15 +448,38 @@ impl Node {
     // ---- threads ------------------------------------------------------------------------
 
     fn worker(self: Arc<Self>, index: usize) {
-        scheduler::enter_worker();
+        let run_next = &self.run_next[index];
+        scheduler::enter_worker(run_next);
         let weight = scheduler::worker_weight(index);
         let worker = &self.workers[index];
+        let mut streak = 0;
         while !self.is_stopping() {
-            match self.global.pop() {
-                Some(service) => self.run(service, weight, worker),
-                None => self.global.idle(|| self.is_stopping()),
+            let next = match run_next.take() {
+                Some(service) if streak < scheduler::RUN_NEXT_STREAK || self.global.is_empty() => {
+                    streak += 1;
+                    Some(service)
+                }
+                Some(service) => {
+                    // Others have waited long enough: to the back of the queue.
+                    self.global.push(service);
+                    streak = 0;
+                    self.global.pop()
+                }
+                None => {
+                    streak = 0;
+                    self.global.pop()
+                }
+            };
+            let next = next.or_else(|| self.global.idle(|| self.is_stopping(), || self.steal(index)));
+            if let Some(service) = next {
+                self.run(service, weight, worker);
             }
         }
+    }
+
+    /// Another worker's run-next service, for a worker about to sleep.
+    fn steal(&self, thief: usize) -> Option<Arc<Service>> {
+        self.run_next.iter().enumerate().filter(|&(i, _)| i != thief).find_map(|(_, slot)| slot.take())
     }
 
     /// Runs a batch of `service`'s messages, then requeues it if it still has work.
@@ -464,6 +494,7 @@ impl Node {
         };
         let mut budget = 0;
         let mut first = true;
+        let mut left;
         loop {
             let Some(Popped { msg, remaining, overload }) = service.mailbox.pop() else {
                 // Drained: the mailbox is unscheduled; the next push schedules it again.
@@ -477,6 +508,7 @@ impl Node {
                 budget = scheduler::batch_size(weight, remaining + 1);
                 first = false;
             }
+            left = remaining;
             if let Some(len) = overload {
                 self.log(service.handle(), format!("May overload, message queue length = {len}"));
             }
@@ -498,7 +530,7 @@ impl Node {
         drop(slot);
         if service.is_closed() {
             self.reap(&service);
-        } else {
+        } else if left > 0 || !service.mailbox.unschedule_if_empty() {
             self.global.push(service);
         }
     }
@@ -515,6 +547,16 @@ impl Node {
                     d.handle,
                     Message { source: 0, session: d.session, ptype: ptype::RESPONSE, data: Vec::new() },
                 );
+            }
+            // A worker stuck in a long message would hold its run-next service back.
+            let now = self.clock.hpc();
+            for (worker, slot) in self.workers.iter().zip(self.run_next.iter()) {
+                if let Some((_, _, since)) = worker.current()
+                    && now.saturating_sub(since) > RUN_NEXT_HOLD_NS
+                    && let Some(service) = slot.take()
+                {
+                    self.global.push(service);
+                }
             }
             if self.global.has_sleepers() && !self.global.is_empty() {
                 self.global.wake_one();
