@@ -111,6 +111,39 @@ overridden = "from main"
     }
 }
 
+/// A library module on `lua_path` wins over the embedded copy, in every service (the lookup on
+/// disk is remembered per path, so later services must get the same answer).
+#[test]
+fn a_module_on_lua_path_overrides_the_embedded_library() {
+    let dir = TempDir::new("cli-override");
+    dir.write("lib/skynet/queue.lua", "return function() return 'queue from lua_path' end\n");
+    dir.write(
+        "svc/overrider.lua",
+        r#"
+local skynet = require "skynet"
+require "skynet.manager"
+local mode = ...
+skynet.start(function()
+	skynet.error("QUEUE " .. require("skynet.queue")())
+	if mode ~= "child" then
+		skynet.newservice("overrider", "child")
+		skynet.newservice("overrider", "child")
+		skynet.abort()
+	end
+end)
+"#,
+    );
+    let path = dir.path().to_string_lossy().into_owned();
+    let lua_path = format!("lua_path={path}/lib/?.lua");
+    let run = run_skybox(
+        &["run", "--start", "overrider", "--path", &format!("{path}/svc"), "--set", &lua_path],
+        dir.path(),
+    );
+    assert_exit(&run, 0);
+    let overridden = run.lines().filter(|l| l.ends_with("QUEUE queue from lua_path")).count();
+    assert_eq!(overridden, 3, "every service loads the module from lua_path\n{}", run.report());
+}
+
 #[test]
 fn bad_config_syntax_exits_1_with_one_line() {
     let dir = TempDir::new("cli-syntax");

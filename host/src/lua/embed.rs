@@ -50,6 +50,26 @@ fn host_chunks() -> [&'static HostChunk; 3] {
     [&super::core_api::WRAP_RAISING, &super::interrupt::COROUTINE_WRAP, &super::PROFILE_RESUME]
 }
 
+/// Whether a file on the search path `path` provides module `name` (and so takes precedence
+/// over the embedded copy). `probe` looks on disk; its answer is kept for the process, so a
+/// library module costs no file-system lookups after the first VM that requires it.
+pub fn overridden_on_path(
+    path: &[u8],
+    name: &str,
+    probe: impl FnOnce() -> mlua::Result<bool>,
+) -> mlua::Result<bool> {
+    type Answers = HashMap<(Vec<u8>, String), bool>;
+    static SEEN: OnceLock<Mutex<Answers>> = OnceLock::new();
+    let seen = SEEN.get_or_init(Default::default);
+    let key = (path.to_vec(), name.to_string());
+    if let Some(&found) = seen.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return Ok(found);
+    }
+    let found = probe()?;
+    seen.lock().unwrap_or_else(|e| e.into_inner()).insert(key, found);
+    Ok(found)
+}
+
 /// Built-in service `name` from `service/name.lua`.
 pub fn service(name: &str) -> Option<Source> {
     if name.is_empty() || name.contains('/') || name.contains("..") {
