@@ -33,6 +33,18 @@ struct Inner {
     peak: usize,
 }
 
+impl Inner {
+    /// The queue is empty: unscheduled, warnings rearmed, and the buffer a flood left behind
+    /// given back.
+    fn go_idle(&mut self) {
+        self.overload_threshold = OVERLOAD_THRESHOLD;
+        self.scheduled = false;
+        if self.queue.capacity() > SHRINK_ABOVE {
+            self.queue.shrink_to(INITIAL_CAPACITY);
+        }
+    }
+}
+
 /// A message taken by [`Mailbox::pop`].
 #[derive(Debug)]
 pub struct Popped {
@@ -106,12 +118,7 @@ impl Mailbox {
                 Some(Popped { msg, remaining: inner.queue.len(), overload })
             }
             None => {
-                inner.overload_threshold = OVERLOAD_THRESHOLD;
-                inner.scheduled = false;
-                // A flood leaves a large buffer behind; give it back once the flood is over.
-                if inner.queue.capacity() > SHRINK_ABOVE {
-                    inner.queue.shrink_to(INITIAL_CAPACITY);
-                }
+                inner.go_idle();
                 None
             }
         }
@@ -124,8 +131,7 @@ impl Mailbox {
         if !inner.queue.is_empty() {
             return false;
         }
-        inner.overload_threshold = OVERLOAD_THRESHOLD;
-        inner.scheduled = false;
+        inner.go_idle();
         true
     }
 
@@ -203,6 +209,15 @@ mod tests {
             mb.push(msg(i));
         }
         assert_eq!(mb.take_overload(), Some(1025));
+        // A worker's batch that ends on an empty mailbox gives the buffer back too.
+        for i in 0..5000 {
+            mb.push(msg(i));
+        }
+        while !mb.is_empty() {
+            mb.pop();
+        }
+        assert!(mb.unschedule_if_empty());
+        assert!(mb.inner.lock().queue.capacity() <= SHRINK_ABOVE);
     }
 
     #[test]

@@ -21,10 +21,6 @@ use super::mailbox::{Popped, Pushed};
 use super::message::{Handle, Message, format_handle, parse_handle, ptype};
 use super::monitor::{self, WorkerSlot};
 use super::scheduler::{self, GlobalQueue, RunNext};
-
-/// How long a worker's run-next service may wait behind the worker's current message before
-/// the timer hands it to the global queue.
-const RUN_NEXT_HOLD_NS: u64 = 1_000_000;
 use super::service::{Actor, Service};
 use super::timer::{Clock, Timeouts};
 
@@ -548,13 +544,10 @@ impl Node {
                     Message { source: 0, session: d.session, ptype: ptype::RESPONSE, data: Vec::new() },
                 );
             }
-            // A worker stuck in a long message would hold its run-next service back.
-            let now = self.clock.hpc();
-            for (worker, slot) in self.workers.iter().zip(self.run_next.iter()) {
-                if let Some((_, _, since)) = worker.current()
-                    && now.saturating_sub(since) > RUN_NEXT_HOLD_NS
-                    && let Some(service) = slot.take()
-                {
+            // A worker stuck in a long message (or batch) would hold its run-next service back.
+            let tick = self.global.advance_tick();
+            for slot in self.run_next.iter() {
+                if let Some(service) = slot.take_older(tick - 1) {
                     self.global.push(service);
                 }
             }

@@ -13,13 +13,13 @@
 //! core instead of bouncing its Lua VMs between cores, which costs more than the work itself.
 //! Three things keep the slot from starving anyone: a worker takes its slot at most
 //! [`RUN_NEXT_STREAK`] times in a row while the global queue waits; an idle worker about to sleep
-//! steals from other slots; and the timer moves the slot of a worker stuck in a long message to
-//! the global queue.
+//! steals from other slots; and the timer moves a service that has waited in a slot for a whole
+//! tick (a worker stuck in a long message, or a long batch) to the global queue.
 
 use std::cell::Cell;
 use std::ptr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crossbeam::queue::SegQueue;
@@ -52,14 +52,27 @@ pub const RUN_NEXT_STREAK: u32 = 32;
 #[derive(Default)]
 pub struct RunNext {
     service: AtomicPtr<Service>,
+    /// The queue's tick when the service was put (see [`GlobalQueue::advance_tick`]).
+    since: AtomicU64,
 }
 
 impl RunNext {
-    /// Puts `service` in the slot and returns the service it displaces.
-    pub fn put(&self, service: Arc<Service>) -> Option<Arc<Service>> {
+    /// Puts `service` in the slot at `tick` and returns the service it displaces.
+    pub fn put(&self, service: Arc<Service>, tick: u64) -> Option<Arc<Service>> {
+        self.since.store(tick, Ordering::Relaxed);
         let old = self.service.swap(Arc::into_raw(service).cast_mut(), Ordering::AcqRel);
         // SAFETY: per the invariant, a non-null pointer is an owned Arc, now ours.
         (!old.is_null()).then(|| unsafe { Arc::from_raw(old) })
+    }
+
+    fn is_occupied(&self) -> bool {
+        !self.service.load(Ordering::Relaxed).is_null()
+    }
+
+    /// Takes the service if it has waited since before tick `before` (the timer, for a worker
+    /// busy with a long message or a long batch).
+    pub fn take_older(&self, before: u64) -> Option<Arc<Service>> {
+        if self.since.load(Ordering::Relaxed) < before { self.take() } else { None }
     }
 
     /// Takes the service out of the slot (the owner, a thief or the timer).
@@ -99,6 +112,8 @@ pub fn worker_weight(index: usize) -> i8 {
 pub struct GlobalQueue {
     queue: SegQueue<Arc<Service>>,
     sleepers: AtomicUsize,
+    /// Advanced by the timer thread: the clock of run-next slots.
+    tick: AtomicU64,
     lock: Mutex<()>,
     wake: Condvar,
 }
@@ -116,9 +131,14 @@ impl GlobalQueue {
             return self.push(service);
         }
         // SAFETY: set by `enter_worker` to a slot its node owns for as long as the worker runs.
-        if let Some(displaced) = unsafe { &*slot }.put(service) {
+        if let Some(displaced) = unsafe { &*slot }.put(service, self.tick.load(Ordering::Relaxed)) {
             self.push(displaced);
         }
+    }
+
+    /// Advances the slots' clock (the timer thread, every tick) and returns the new tick.
+    pub fn advance_tick(&self) -> u64 {
+        self.tick.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     pub fn push(&self, service: Arc<Service>) {
@@ -128,7 +148,14 @@ impl GlobalQueue {
         if self.sleepers.load(Ordering::SeqCst) == 0 {
             return;
         }
-        if !ON_WORKER.with(|w| w.get()) || self.queue.len() > 1 {
+        // A worker takes its own slot before the queue: with the slot occupied, nobody else will
+        // take this service soon unless woken.
+        let own_slot_busy = || {
+            let slot = RUN_NEXT.with(|r| r.get());
+            // SAFETY: as in `schedule`.
+            !slot.is_null() && unsafe { &*slot }.is_occupied()
+        };
+        if !ON_WORKER.with(|w| w.get()) || self.queue.len() > 1 || own_slot_busy() {
             self.wake_one();
         }
     }

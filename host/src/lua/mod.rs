@@ -75,6 +75,8 @@ impl LuaService {
         // SAFETY: `unsafe_new_with` is needed for the `debug` library, which skynet's Lua code uses
         // (tracebacks, the registry for memlimit). Lua services are the trusted tier of skybox:
         // they run operator-supplied code, as in skynet; untrusted code runs as wasm guests.
+        // Declared first so that, on an early return, it is dropped after the VM is closed.
+        let ctx: Box<VmCtx>;
         let lua = unsafe { Lua::unsafe_new_with(StdLib::ALL_SAFE | StdLib::DEBUG, LuaOptions::new()) };
         // skynet runs its VMs with the generational collector: most service garbage dies young.
         // SAFETY: switching the collector's mode allocates nothing.
@@ -83,7 +85,7 @@ impl LuaService {
         // then, and marking it over and over would be most of a spawn's cost); see `boot`.
         lua.gc_stop();
         // SAFETY: the context is dropped after the VM is closed (field order and `Drop` below).
-        let ctx = unsafe { VmCtx::install(main_thread(&lua)?, node, service) };
+        ctx = unsafe { VmCtx::install(main_thread(&lua)?, node, service) };
         core_api::install(&lua, node, service).context("cannot install skynet.core")?;
         let interrupt = Arc::new(Interrupt::default());
         interrupt.install(&lua).context("cannot install coroutine tracking")?;

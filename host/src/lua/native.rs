@@ -4,7 +4,8 @@
 //! they skip mlua's conversion layer. The rarer functions stay in `core_api`.
 //!
 //! Each VM's [`VmCtx`] is reached through the main thread's extra space (`lua_getextraspace`),
-//! which every coroutine inherits and Lua code cannot reach or forge. Errors follow
+//! which every coroutine inherits and Lua code cannot reach or forge (the vendored Lua zeroes it
+//! at creation, so threads made before the context exists hold null). Errors follow
 //! [`raw`]'s rule: a function's body returns a `Result` and drops what it owns before the error
 //! is raised.
 
@@ -310,11 +311,12 @@ unsafe fn send_message(state: *mut lua_State, ctx: &VmCtx, redirect: bool) -> Ou
                 )));
             }
         };
+        // Borrowed before anything is sent: a call that cannot record its request must not send.
+        let mut st = ctx.state.try_borrow_mut().map_err(|_| BUSY)?;
         let data = match ffi::lua_type(state, msg) {
             ffi::LUA_TSTRING => raw::string_at(state, msg).unwrap_or_default().to_vec(),
             ffi::LUA_TLIGHTUSERDATA => {
                 let size = size_arg(state, size)?.ok_or(Failure::Static("message size expected"))?;
-                let mut st = ctx.state.try_borrow_mut().map_err(|_| BUSY)?;
                 st.buffers.take(token_at(state, msg), Some(size))?
             }
             _ => return Err(Failure::Text(format!("invalid param {}", raw::type_name(state, msg)))),
@@ -330,7 +332,6 @@ unsafe fn send_message(state: *mut lua_State, ctx: &VmCtx, redirect: bool) -> Ou
                 None => (node.send_named(me, source, name, ptype, session, data), None),
             },
         };
-        let mut st = ctx.state.try_borrow_mut().map_err(|_| BUSY)?;
         if ptype == ptype::RESPONSE || ptype == ptype::ERROR {
             // Answering a request: it is no longer held, delivered or not (a dead caller waits
             // for nothing).
@@ -411,17 +412,15 @@ unsafe extern "C-unwind" fn callback(state: *mut lua_State) -> c_int {
         let Some(ctx) = ctx(state) else {
             raw::raise(state, format_args!("skynet.core used outside a skybox service"));
         };
+        // The reference first: it may fail for memory, and then nothing has changed.
+        let new = ffi::luaL_ref(state, ffi::LUA_REGISTRYINDEX);
         let Ok(mut st) = ctx.state.try_borrow_mut() else {
+            ffi::luaL_unref(state, ffi::LUA_REGISTRYINDEX, new);
             raw::raise(state, format_args!("skynet.core re-entered while the message state is busy"));
         };
-        // No raise while `st` is live: take the old reference out and release it afterwards.
-        let old = st.callback.take();
+        let old = st.callback.replace(new);
+        st.forward = forward;
         drop(st);
-        let new = ffi::luaL_ref(state, ffi::LUA_REGISTRYINDEX);
-        if let Ok(mut st) = ctx.state.try_borrow_mut() {
-            st.callback = Some(new);
-            st.forward = forward;
-        }
         if let Some(old) = old {
             ffi::luaL_unref(state, ffi::LUA_REGISTRYINDEX, old);
         }

@@ -102,6 +102,19 @@ pub unsafe extern "C-unwind" fn packstring(state: *mut lua_State) -> c_int {
     }
 }
 
+/// `unpackstring(s)`: every value encoded in string `s` (a non-string decodes as empty).
+///
+/// # Safety
+/// Called by Lua as a C function.
+pub unsafe extern "C-unwind" fn unpackstring(state: *mut lua_State) -> c_int {
+    // SAFETY: the argument string stays on the stack while it is decoded; nothing here owns a
+    // destructor.
+    unsafe {
+        let bytes = raw::string_at(state, 1).unwrap_or_default();
+        decode(state, bytes)
+    }
+}
+
 /// `depth` counts the tables enclosing the value at `index`.
 unsafe fn encode_value(state: *mut lua_State, index: c_int, depth: usize, out: &mut Vec<u8>) {
     // SAFETY: the callers pass a valid stack index of a live state.
@@ -281,16 +294,6 @@ mod tests {
     use super::*;
     use mlua::{LightUserData, Table};
     use std::ptr;
-
-    /// `unpack(string)`: decodes its argument, as `skynet.unpack` does with a string.
-    unsafe extern "C-unwind" fn unpack_string(state: *mut lua_State) -> c_int {
-        // SAFETY: the argument string stays on the stack during decoding; nothing here owns a
-        // destructor.
-        unsafe {
-            let bytes = raw::string_at(state, 1).unwrap_or_default();
-            decode(state, bytes)
-        }
-    }
 
     fn eval(lua: &Lua, src: &str) -> MultiValue {
         lua.load(format!("return {src}")).eval().unwrap()
@@ -551,7 +554,7 @@ mod tests {
         // SAFETY: both follow the lua_CFunction protocol.
         unsafe {
             g.set("pack", lua.create_c_function(packstring).unwrap()).unwrap();
-            g.set("unpack", lua.create_c_function(unpack_string).unwrap()).unwrap();
+            g.set("unpack", lua.create_c_function(unpackstring).unwrap()).unwrap();
         }
         lua.load(
             r##"
