@@ -1,12 +1,12 @@
-//! skybox's own Lua library and built-in services (`lua-guest/`), compiled into the binary.
+//! skybox's own Lua library and built-in services (`lua-guest/`), compiled into the binary, and
+//! the library's code shared by every Lua VM of the process ([`shared_code`]).
 //!
 //! Paths from the config are searched first; these copies are the fallback, so a bare
 //! `skybox run` needs no files besides the user's own services.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
-
 use std::ffi::{c_int, c_void};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use include_dir::{Dir, include_dir};
 use mlua::{Function, Lua, ffi};
