@@ -72,11 +72,11 @@ impl LuaService {
     pub fn new(node: &Arc<Node>, service: &Arc<Service>, args: &str) -> anyhow::Result<LuaService> {
         // Before the VM exists: only VMs created after the code state is frozen share it.
         embed::shared_code();
+        // Declared first so that, on an early return, it is dropped after the VM is closed.
+        let ctx: Box<VmCtx>;
         // SAFETY: `unsafe_new_with` is needed for the `debug` library, which skynet's Lua code uses
         // (tracebacks, the registry for memlimit). Lua services are the trusted tier of skybox:
         // they run operator-supplied code, as in skynet; untrusted code runs as wasm guests.
-        // Declared first so that, on an early return, it is dropped after the VM is closed.
-        let ctx: Box<VmCtx>;
         let lua = unsafe { Lua::unsafe_new_with(StdLib::ALL_SAFE | StdLib::DEBUG, LuaOptions::new()) };
         // skynet runs its VMs with the generational collector: most service garbage dies young.
         // SAFETY: switching the collector's mode allocates nothing.
