@@ -1,6 +1,6 @@
-//! What `benches/lua.rs` and `benches/wasm.rs` share to measure forwarding: a Lua mirror that
-//! answers a request with the request's own buffer, skynet's `forward_type` proxy in Lua, and
-//! round trips of one buffer that is never copied. Included with `#[path]`, next to
+//! What `benches/lua.rs` and `benches/wasm.rs` share: a Lua echo service and a Lua caller, and
+//! for forwarding a Lua mirror that answers a request with the request's own buffer, skynet's
+//! `forward_type` proxy in Lua, and round trips of one buffer that is never copied. Included with `#[path]`, next to
 //! `wasm_support` (tests/support/wasm.rs).
 
 use std::time::Duration;
@@ -9,6 +9,28 @@ use criterion::{BenchmarkId, Criterion, Throughput};
 use skybox::core::message::{Handle, ptype};
 
 use crate::wasm_support::Harness;
+
+/// Answers every `lua` request with its arguments.
+pub const LUA_ECHO: &str = r#"
+local skynet = require "skynet"
+skynet.start(function()
+    skynet.dispatch("lua", function(_, _, ...) skynet.ret(skynet.pack(...)) end)
+end)
+"#;
+
+/// Asked `k, target`, calls `target` k times with one integer, then answers k.
+pub const LUA_CALLER: &str = r#"
+local skynet = require "skynet"
+skynet.start(function()
+    skynet.dispatch("lua", function(_, _, k, target)
+        local call = skynet.call
+        for i = 1, k do
+            call(target, "lua", i)
+        end
+        skynet.ret(skynet.pack(k))
+    end)
+end)
+"#;
 
 /// Answers every `lua` request with the request's own buffer (forward mode: the payload belongs
 /// to the handler, which hands it back with `skynet.ret`).

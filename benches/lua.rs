@@ -26,27 +26,6 @@ use skybox::core::message::{Handle, ptype};
 use skybox_sdk::{Value, codec};
 use wasm_support::Harness;
 
-const ECHO: &str = r#"
-local skynet = require "skynet"
-skynet.start(function()
-    skynet.dispatch("lua", function(_, _, ...) skynet.ret(skynet.pack(...)) end)
-end)
-"#;
-
-/// Asked `k, target`, calls `target` k times with one integer, then answers k.
-const CALLER: &str = r#"
-local skynet = require "skynet"
-skynet.start(function()
-    skynet.dispatch("lua", function(_, _, k, target)
-        local call = skynet.call
-        for i = 1, k do
-            call(target, "lua", i)
-        end
-        skynet.ret(skynet.pack(k))
-    end)
-end)
-"#;
-
 const MINIMAL: &str = r#"
 local skynet = require "skynet"
 skynet.start(function()
@@ -83,8 +62,8 @@ fn answer_int(h: &Harness, dest: Handle, args: &[i64]) -> i64 {
 
 fn call(c: &mut Criterion) {
     let h = Harness::new("bench-lua-call", &[]);
-    h.file("echo.lua", ECHO);
-    h.file("caller.lua", CALLER);
+    h.file("echo.lua", forwarding::LUA_ECHO);
+    h.file("caller.lua", forwarding::LUA_CALLER);
     let echo = h.launch("snlua echo").unwrap();
     let caller = h.launch("snlua caller").unwrap();
     forwarding::settle();

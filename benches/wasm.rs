@@ -170,31 +170,11 @@ fn spawn(c: &mut Criterion) {
     group.finish();
 }
 
-const LUA_ECHO: &str = r#"
-local skynet = require "skynet"
-skynet.start(function()
-    skynet.dispatch("lua", function(_, _, ...) skynet.ret(skynet.pack(...)) end)
-end)
-"#;
-
-/// A Lua service that, asked `n, target`, calls `target` n times and answers when done.
-const LUA_PINGER: &str = r#"
-local skynet = require "skynet"
-skynet.start(function()
-    skynet.dispatch("lua", function(_, _, n, target)
-        for i = 1, n do
-            skynet.call(target, "lua", i)
-        end
-        skynet.ret(skynet.pack(n))
-    end)
-end)
-"#;
-
 fn lua_call(c: &mut Criterion) {
     let h = Harness::new("bench-lua", &[]);
     h.guest("echo", &echo_guest());
-    h.file("lecho.lua", LUA_ECHO);
-    h.file("pinger.lua", LUA_PINGER);
+    h.file("lecho.lua", forwarding::LUA_ECHO);
+    h.file("pinger.lua", forwarding::LUA_CALLER);
     let wasm_echo = h.launch("wasm echo").unwrap();
     let lua_echo = h.launch("snlua lecho").unwrap();
     let pinger = h.launch("snlua pinger").unwrap();
