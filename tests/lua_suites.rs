@@ -224,6 +224,7 @@ suites! {
     test_launch,
     test_log => check_log,
     test_shared_code,
+    test_upvalues,
 }
 
 /// Every `tests/lua/test_*.lua` file must be listed above (and nothing else).

@@ -71,6 +71,8 @@ static UpVal *newupval (lua_State *L, StkId level, UpVal **prev) {
   uv->u.open.previous = prev;
   if (next)
     next->u.open.previous = &uv->u.open.next;
+  else  /* skybox: the new lowest one */
+    L->openupvallast = uv;
   *prev = uv;
   if (!isintwups(L)) {  /* thread not in list of threads with upvalues? */
     L->twups = G(L)->twups;  /* link it to the list */
@@ -86,15 +88,62 @@ static UpVal *newupval (lua_State *L, StkId level, UpVal **prev) {
 */
 UpVal *luaF_findupval (lua_State *L, StkId level) {
   UpVal **pp = &L->openupval;
-  UpVal *p;
   lua_assert(isintwups(L) || L->openupval == NULL);
+  return luaF_findupvalfrom(L, level, &pp);
+}
+
+
+/*
+** skybox: the open upvalue linked before 'uv' ('uv' is not the first one).
+*/
+#define prevupval(uv) \
+	cast(UpVal *, cast(char *, (uv)->u.open.previous) - offsetof(UpVal, u.open.next))
+
+
+/*
+** skybox: 'luaF_findupval' going on from '*pos', a link of the list of open
+** upvalues before which every upvalue is above 'level'. Leaves '*pos' at the link
+** of the upvalue returned, so that the search for a lower level continues from
+** there: a closure's upvalues are then found in one walk of the list (see
+** 'pushclosure'). A level nearer the bottom of the list is searched from its
+** last upvalue upward instead: a module's main chunk keeps many captured locals
+** open, and its functions mostly capture the first ones, the lowest.
+** (The last upvalue is kept right by 'newupval' and 'luaF_closeupval', the only
+** changes to the list of a live thread: the collector unlinks open upvalues only
+** of dead threads.)
+*/
+UpVal *luaF_findupvalfrom (lua_State *L, StkId level, UpVal ***pos) {
+  UpVal **pp = *pos;
+  UpVal *p = *pp;
+  UpVal *last = L->openupvallast;
+  lua_assert((L->openupval == NULL) == (last == NULL));
+  if (p != NULL && uplevel(p) > level && level - uplevel(last) < uplevel(p) - level) {
+    /* nearer the last one: walk up to the lowest upvalue at or above 'level' */
+    p = last;
+    while (uplevel(p) < level) {
+      if (p->u.open.previous == &L->openupval)  /* 'p' is the first one */
+        break;
+      p = prevupval(p);
+    }
+    if (uplevel(p) == level) {
+      *pos = p->u.open.previous;
+      return p;
+    }
+    /* the new one goes after 'p', or first if every upvalue is below 'level' */
+    pp = (uplevel(p) > level) ? &p->u.open.next : &L->openupval;
+    *pos = pp;
+    return newupval(L, level, pp);
+  }
   while ((p = *pp) != NULL && uplevel(p) >= level) {  /* search for it */
     lua_assert(!isdead(G(L), p));
-    if (uplevel(p) == level)  /* corresponding upvalue? */
+    if (uplevel(p) == level) {  /* corresponding upvalue? */
+      *pos = pp;
       return p;  /* return it */
+    }
     pp = &p->u.open.next;
   }
   /* not found: create a new upvalue after 'pp' */
+  *pos = pp;
   return newupval(L, level, pp);
 }
 
@@ -197,6 +246,8 @@ void luaF_closeupval (lua_State *L, StkId level) {
     TValue *slot = &uv->u.value;  /* new position for value */
     lua_assert(uplevel(uv) < L->top.p);
     luaF_unlinkupval(uv);  /* remove upvalue from 'openupval' list */
+    if (L->openupval == NULL)  /* skybox: removed from the head: last one gone */
+      L->openupvallast = NULL;
     setobj(L, slot, uv->v.p);  /* move value to upvalue slot */
     uv->v.p = slot;  /* now current value lives here */
     if (!iswhite(uv)) {  /* neither white nor dead? */

@@ -265,6 +265,7 @@ static void preinit_thread (lua_State *L, global_State *g) {
   L->allowhook = 1;
   resethookcount(L);
   L->openupval = NULL;
+  L->openupvallast = NULL;  /* skybox */
   L->status = LUA_OK;
   L->errfunc = 0;
   L->oldpc = 0;

@@ -318,6 +318,7 @@ struct lua_State {
   StkIdRel stack_last;  /* end of stack (last element + 1) */
   StkIdRel stack;  /* stack base */
   UpVal *openupval;  /* list of open upvalues in this stack */
+  UpVal *openupvallast;  /* skybox: its last (lowest) upvalue, or NULL */
   StkIdRel tbclist;  /* list of to-be-closed variables */
   GCObject *gclist;
   struct lua_State *twups;  /* list of threads with open upvalues */

@@ -798,21 +798,39 @@ lua_Integer luaV_shiftl (lua_Integer x, lua_Integer y) {
 ** create a new Lua closure, push it in the stack, and initialize
 ** its upvalues.
 */
+/*
+** skybox: at most this many upvalues are put in stack order for one walk of the
+** open upvalues (see 'luaF_findupvalfrom'); larger closures look each one up.
+*/
+#define SORTEDUPVALS	32
+
 static void pushclosure (lua_State *L, Proto *p, UpVal **encup, StkId base,
                          StkId ra) {
   int nup = p->sizeupvalues;
   Upvaldesc *uv = p->upvalues;
   int i;
+  lu_byte order[SORTEDUPVALS];  /* upvalues from the stack, highest level first */
+  int n = 0;
+  UpVal **pos = &L->openupval;
   LClosure *ncl = luaF_newLclosure(L, nup);
   ncl->p = p;
   setclLvalue2s(L, ra, ncl);  /* anchor new closure in stack */
   for (i = 0; i < nup; i++) {  /* fill in its upvalues */
-    if (uv[i].instack)  /* upvalue refers to local variable? */
-      ncl->upvals[i] = luaF_findupval(L, base + uv[i].idx);
-    else  /* get upvalue from enclosing function */
+    if (!uv[i].instack)  /* get upvalue from enclosing function */
       ncl->upvals[i] = encup[uv[i].idx];
-    luaC_objbarrier(L, ncl, ncl->upvals[i]);
+    else if (nup > SORTEDUPVALS)  /* upvalue refers to local variable */
+      ncl->upvals[i] = luaF_findupval(L, base + uv[i].idx);
+    else {  /* insert it in 'order' (nothing allocated yet: no collection) */
+      int k = n++;
+      for (; k > 0 && uv[order[k - 1]].idx < uv[i].idx; k--)
+        order[k] = order[k - 1];
+      order[k] = cast_byte(i);
+    }
   }
+  for (i = 0; i < n; i++)  /* levels decrease: each search goes on from the last */
+    ncl->upvals[order[i]] = luaF_findupvalfrom(L, base + uv[order[i]].idx, &pos);
+  for (i = 0; i < nup; i++)
+    luaC_objbarrier(L, ncl, ncl->upvals[i]);
 }
 
 
