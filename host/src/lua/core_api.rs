@@ -128,7 +128,7 @@ fn wrap_raising(lua: &Lua, raw: Table) -> mlua::Result<Table> {
 }
 
 /// Wraps each guarded function of a module table with `make_raising`, and adds `trace`.
-pub(super) const WRAP_RAISING: embed::HostChunk = embed::HostChunk {
+pub(super) static WRAP_RAISING: embed::HostChunk = embed::HostChunk {
     chunkname: "=[skynet.core]",
     code: r#"
         local raw, make_raising = ...

@@ -14,23 +14,63 @@ use mlua::{Function, Lua, ffi};
 static LUA_GUEST: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../lua-guest");
 
 /// An embedded Lua source and the chunk name to load it under.
+#[derive(Clone, Copy)]
 pub struct Source {
     pub code: &'static str,
-    pub chunkname: String,
+    pub chunkname: &'static str,
 }
 
-fn file(path: &str) -> Option<Source> {
-    let code = LUA_GUEST.get_file(path)?.contents_utf8()?;
-    Some(Source { code, chunkname: format!("@lua-guest/{path}") })
+/// The embedded tree indexed once per process: library modules by module name (`a.b` from
+/// `lualib/a/b.lua` or `lualib/a/b/init.lua`) and built-in services by name. A `require` of a
+/// library module is one hash lookup, not a walk of the directory tree per VM.
+struct Index {
+    modules: HashMap<String, Source>,
+    services: HashMap<String, Source>,
 }
 
-/// Module `a.b` from `lualib/a/b.lua` or `lualib/a/b/init.lua`.
-pub fn module(name: &str) -> Option<Source> {
-    if name.is_empty() || name.contains("..") || name.contains('/') {
-        return None;
+fn index() -> &'static Index {
+    static INDEX: OnceLock<Index> = OnceLock::new();
+    INDEX.get_or_init(|| {
+        let mut files = Vec::new();
+        collect_files(&LUA_GUEST, &mut files);
+        let mut index = Index { modules: HashMap::new(), services: HashMap::new() };
+        for (path, code) in files {
+            let Some(stem) = path.strip_suffix(".lua") else { continue };
+            let source = Source { code, chunkname: String::leak(format!("@lua-guest/{path}")) };
+            if let Some(module) = stem.strip_prefix("lualib/") {
+                // `a/b/init.lua` is module `a.b` unless `a/b.lua` exists (Lua's search order).
+                let (name, is_init) = match module.strip_suffix("/init") {
+                    Some(dir) => (dir.replace('/', "."), true),
+                    None => (module.replace('/', "."), false),
+                };
+                if !is_init || !index.modules.contains_key(&name) {
+                    index.modules.insert(name, source);
+                }
+            } else if let Some(service) = stem.strip_prefix("service/")
+                && !service.contains('/')
+            {
+                index.services.insert(service.to_string(), source);
+            }
+        }
+        index
+    })
+}
+
+/// Every UTF-8 file of the embedded tree, with its path.
+fn collect_files(dir: &'static Dir<'static>, out: &mut Vec<(&'static str, &'static str)>) {
+    for file in dir.files() {
+        if let (Some(code), Some(path)) = (file.contents_utf8(), file.path().to_str()) {
+            out.push((path, code));
+        }
     }
-    let base = name.replace('.', "/");
-    file(&format!("lualib/{base}.lua")).or_else(|| file(&format!("lualib/{base}/init.lua")))
+    for sub in dir.dirs() {
+        collect_files(sub, out);
+    }
+}
+
+/// Library module `a.b`.
+pub fn module(name: &str) -> Option<Source> {
+    index().modules.get(name).copied()
 }
 
 /// A chunk of host code (glue the host runs in every VM), shared like the library.
@@ -40,12 +80,13 @@ pub struct HostChunk {
 }
 
 impl HostChunk {
-    pub fn source(&self) -> Source {
-        Source { code: self.code, chunkname: self.chunkname.to_string() }
+    pub fn source(&'static self) -> Source {
+        Source { code: self.code, chunkname: self.chunkname }
     }
 }
 
-/// Every host chunk, so the shared code state holds them too.
+/// Every host chunk, so the shared code state holds them too. Host chunks are `static` items:
+/// the shared prototypes are found by the address of their code.
 fn host_chunks() -> [&'static HostChunk; 3] {
     [&super::core_api::WRAP_RAISING, &super::interrupt::COROUTINE_WRAP, &super::PROFILE_RESUME]
 }
@@ -58,24 +99,23 @@ pub fn overridden_on_path(
     name: &str,
     probe: impl FnOnce() -> mlua::Result<bool>,
 ) -> mlua::Result<bool> {
-    type Answers = HashMap<(Vec<u8>, String), bool>;
+    // Path -> module -> found; looked up without allocating once the answer is known.
+    type Answers = HashMap<Vec<u8>, HashMap<String, bool>>;
     static SEEN: OnceLock<Mutex<Answers>> = OnceLock::new();
     let seen = SEEN.get_or_init(Default::default);
-    let key = (path.to_vec(), name.to_string());
-    if let Some(&found) = seen.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+    let known = |seen: &Answers| seen.get(path).and_then(|modules| modules.get(name)).copied();
+    if let Some(found) = known(&seen.lock().unwrap_or_else(|e| e.into_inner())) {
         return Ok(found);
     }
     let found = probe()?;
-    seen.lock().unwrap_or_else(|e| e.into_inner()).insert(key, found);
+    let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+    seen.entry(path.to_vec()).or_default().insert(name.to_string(), found);
     Ok(found)
 }
 
 /// Built-in service `name` from `service/name.lua`.
 pub fn service(name: &str) -> Option<Source> {
-    if name.is_empty() || name.contains('/') || name.contains("..") {
-        return None;
-    }
-    file(&format!("service/{name}.lua"))
+    index().services.get(name).copied()
 }
 
 /// Bytecode of embedded sources and host chunks, compiled once per process (keyed by the
@@ -93,7 +133,7 @@ impl Source {
         if let Some(bytes) = bytecode_cache().lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
             return Ok(bytes.clone());
         }
-        let function = lua.load(self.code).set_name(self.chunkname.as_str()).into_function()?;
+        let function = lua.load(self.code).set_name(self.chunkname).into_function()?;
         let bytes: Arc<[u8]> = function.dump(false).into();
         bytecode_cache().lock().unwrap_or_else(|e| e.into_inner()).insert(key, bytes.clone());
         Ok(bytes)
@@ -118,7 +158,7 @@ impl Source {
             }
         }
         let bytes = self.bytecode(lua)?;
-        lua.load(&bytes[..]).set_name(self.chunkname.as_str()).into_function()
+        lua.load(&bytes[..]).set_name(self.chunkname).into_function()
     }
 }
 
@@ -152,7 +192,7 @@ impl SharedCode {
 
     fn build() -> SharedCode {
         let mut sources: Vec<Source> = host_chunks().iter().map(|c| c.source()).collect();
-        collect_lualib(LUA_GUEST.get_dir("lualib"), &mut sources);
+        sources.extend(index().modules.values().copied());
         let mut protos = HashMap::new();
         // SAFETY: a state private to this function until it is frozen; after `lua_sharestate`
         // nothing runs in it again and it is never closed.
@@ -163,7 +203,7 @@ impl SharedCode {
             }
             ffi::luaL_openlibs(state);
             for src in &sources {
-                let Ok(name) = std::ffi::CString::new(src.chunkname.as_str()) else { continue };
+                let Ok(name) = std::ffi::CString::new(src.chunkname) else { continue };
                 let status = ffi::luaL_loadbufferx(
                     state,
                     src.code.as_ptr().cast(),
@@ -189,20 +229,6 @@ impl SharedCode {
     }
 }
 
-fn collect_lualib(dir: Option<&'static Dir<'static>>, out: &mut Vec<Source>) {
-    let Some(dir) = dir else { return };
-    for file in dir.files() {
-        if let (Some(code), Some(path)) = (file.contents_utf8(), file.path().to_str())
-            && path.ends_with(".lua")
-        {
-            out.push(Source { code, chunkname: format!("@lua-guest/{path}") });
-        }
-    }
-    for sub in dir.dirs() {
-        collect_lualib(Some(sub), out);
-    }
-}
-
 /// The process's shared code. Lua VMs created before the first call do not share it (they
 /// load bytecode instead), so the host calls this before it creates a service VM.
 pub fn shared_code() -> &'static SharedCode {
@@ -212,5 +238,5 @@ pub fn shared_code() -> &'static SharedCode {
 
 /// The default service loader (used when the config names no `lualoader`).
 pub fn loader() -> Option<Source> {
-    file("lualib/loader.lua")
+    module("loader")
 }

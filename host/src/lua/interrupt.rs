@@ -121,7 +121,7 @@ impl Interrupt {
 }
 
 /// `coroutine.wrap` on top of the tracking `coroutine.resume`.
-pub(super) const COROUTINE_WRAP: super::embed::HostChunk = super::embed::HostChunk {
+pub(super) static COROUTINE_WRAP: super::embed::HostChunk = super::embed::HostChunk {
     chunkname: "=[skybox coroutine.wrap]",
     code: r#"
     local create, resume, close = coroutine.create, coroutine.resume, coroutine.close

@@ -56,7 +56,7 @@ pub struct LuaService {
 }
 
 /// As snlua: every resume goes through the profiler, whichever loader runs.
-const PROFILE_RESUME: embed::HostChunk = embed::HostChunk {
+static PROFILE_RESUME: embed::HostChunk = embed::HostChunk {
     chunkname: "=[skybox profile]",
     code: "local p = require 'skynet.profile' coroutine.resume = p.resume coroutine.wrap = p.wrap",
 };
