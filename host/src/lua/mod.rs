@@ -148,7 +148,7 @@ impl LuaService {
 
     fn boot(&mut self, args: String) {
         let loaded = self.run_loader(&args);
-        self.lua.gc_restart();
+        self.restart_collector();
         if let Err(err) = loaded {
             let text = match err.downcast_ref::<mlua::Error>() {
                 Some(lua_err) => error_text(lua_err),
@@ -157,6 +157,24 @@ impl LuaService {
             self.node.log(self.handle, format!("lua loader error : {text}"));
             // Dying tells the launcher (see Node::reap), so a pending newservice fails.
             self.node.kill(self.handle);
+        }
+    }
+}
+
+impl LuaService {
+    /// Restarts the collector stopped while the VM was built, with a young collection. A plain
+    /// restart would have the next allocation run a major one, marking the whole heap just built
+    /// (a tenth of a spawn); the young one marks only what the boot made, and frees its garbage.
+    /// A service that goes on allocating gets its major collection then.
+    fn restart_collector(&self) {
+        self.lua.gc_restart();
+        // SAFETY: `exec_raw` runs the step protected; finalizers it calls report their errors
+        // as warnings (Lua 5.4), and it leaves the stack as it found it.
+        unsafe {
+            let _ = self.lua.exec_raw::<()>((), |state| {
+                // A step with no debt is a young collection in generational mode.
+                mlua::ffi::lua_gc(state, mlua::ffi::LUA_GCSTEP, 0, 0);
+            });
         }
     }
 }
