@@ -5,6 +5,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc: a Lua VM is often built on one thread (see `lua::blank`) and freed from by others,
+/// and glibc's allocator takes the building thread's arena lock for every such free; mimalloc
+/// returns them to their thread without a lock. skynet links jemalloc for the same reasons.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "skybox", version, about = "An actor host in the tradition of skynet")]
 struct Cli {

@@ -5,6 +5,7 @@
 //! `LUA_CPATH`, `LUA_SERVICE`, `LUA_PRELOAD`). The loader itself runs in the service's first
 //! message, on a worker, so a launch returns as soon as the VM exists.
 
+mod blank;
 mod blocking;
 mod buffers;
 mod core_api;
@@ -18,7 +19,7 @@ use std::mem::ManuallyDrop;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use mlua::{Function, Lua, LuaOptions, StdLib, Value};
+use mlua::{Function, Lua, Value};
 
 use crate::core::message::{Handle, Message, ptype};
 use crate::core::node::Node;
@@ -70,20 +71,9 @@ pub fn factory() -> crate::core::node::RuntimeFactory {
 
 impl LuaService {
     pub fn new(node: &Arc<Node>, service: &Arc<Service>, args: &str) -> anyhow::Result<LuaService> {
-        // Before the VM exists: only VMs created after the code state is frozen share it.
-        embed::shared_code();
         // Declared first so that, on an early return, it is dropped after the VM is closed.
         let ctx: Box<VmCtx>;
-        // SAFETY: `unsafe_new_with` is needed for the `debug` library, which skynet's Lua code uses
-        // (tracebacks, the registry for memlimit). Lua services are the trusted tier of skybox:
-        // they run operator-supplied code, as in skynet; untrusted code runs as wasm guests.
-        let lua = unsafe { Lua::unsafe_new_with(StdLib::ALL_SAFE | StdLib::DEBUG, LuaOptions::new()) };
-        // skynet runs its VMs with the generational collector: most service garbage dies young.
-        // SAFETY: switching the collector's mode allocates nothing.
-        unsafe { lua.exec_raw::<()>((), |state| _ = mlua::ffi::lua_gc(state, mlua::ffi::LUA_GCGEN, 0, 0))? };
-        // As snlua: no collection while the VM is built and the loader runs (the heap only grows
-        // then, and marking it over and over would be most of a spawn's cost); see `boot`.
-        lua.gc_stop();
+        let lua = blank::take()?;
         // SAFETY: the context is dropped after the VM is closed (field order and `Drop` below).
         ctx = unsafe { VmCtx::install(main_thread(&lua)?, node, service) };
         core_api::install(&lua, node, service).context("cannot install skynet.core")?;
