@@ -13,7 +13,7 @@ use mlua::{
 };
 
 use super::native::VmCtx;
-use super::{embed, lua_tostring};
+use super::{embed, lua_tostring, raw};
 use crate::core::message::Handle;
 use crate::core::node::Node;
 use crate::core::service::Service;
@@ -32,38 +32,68 @@ pub fn install(lua: &Lua, node: &Arc<Node>, service: &Arc<Service>) -> mlua::Res
     preload.set("skybox.embed", lua.create_function(|lua, ()| embed_table(lua))?)?;
     // Before Lua's file searcher: it would try every `package.path` pattern on disk first, for
     // every library module of every new VM (a fifth of a spawn's time).
-    let searchers: Table = package.get("searchers")?;
-    searchers.raw_insert(2, lua.create_function(search_embedded)?)?;
+    // SAFETY: `exec_raw` runs this protected, with `package` pushed; the stack is left as found.
+    unsafe {
+        lua.exec_raw::<()>(&package, |state| {
+            ffi::lua_getfield(state, -1, c"searchers".as_ptr());
+            let last = ffi::lua_rawlen(state, -1) as ffi::lua_Integer;
+            for i in (2..=last).rev() {
+                ffi::lua_rawgeti(state, -1, i);
+                ffi::lua_rawseti(state, -2, i + 1);
+            }
+            ffi::lua_pushvalue(state, -2);
+            ffi::lua_pushcclosure(state, search_embedded, 1);
+            ffi::lua_rawseti(state, -2, 2);
+            ffi::lua_pop(state, 1);
+        })?;
+    }
     Ok(())
 }
 
 /// A `package.searchers` entry that finds modules in the embedded lua-guest library, unless a
 /// file on `package.path` has the module (the config's `lua_path` may override the library;
 /// Lua's file searcher, next in line, loads it). Whether a path has the module is looked up on
-/// disk once per process (see [`embed::overridden_on_path`]).
-fn search_embedded(lua: &Lua, name: String) -> mlua::Result<MultiValue> {
-    let Some(src) = embed::module(&name) else {
-        return format!("\n\tno embedded module '{name}'").into_lua_multi_ok(lua);
-    };
-    let package: Table = lua.globals().get("package")?;
-    let path: mlua::LuaString = package.get("path")?;
-    let overridden = embed::overridden_on_path(&path.as_bytes(), &name, || {
-        let searchpath: Function = package.get("searchpath")?;
-        Ok(!searchpath.call::<Value>((name.as_str(), &path))?.is_nil())
-    })?;
-    if overridden {
-        return "".into_lua_multi_ok(lua);
-    }
-    let chunk = src.load(lua)?;
-    (chunk, src.chunkname).into_lua_multi_ok(lua)
-}
-
-trait IntoMultiOk {
-    fn into_lua_multi_ok(self, lua: &Lua) -> mlua::Result<MultiValue>;
-}
-impl<T: mlua::IntoLuaMulti> IntoMultiOk for T {
-    fn into_lua_multi_ok(self, lua: &Lua) -> mlua::Result<MultiValue> {
-        self.into_lua_multi(lua)
+/// disk once per process (see [`embed::overridden_on_path`]). Upvalue 1 is the `package` table.
+/// A C function: it runs for every `require` of every VM.
+unsafe extern "C-unwind" fn search_embedded(state: *mut ffi::lua_State) -> c_int {
+    // SAFETY: called by Lua as a C function. Until it returns or raises, this frame holds only
+    // borrows of strings on the stack and `&'static` sources; the one call into Lua code
+    // (`package.searchpath`) is protected.
+    unsafe {
+        let name = ffi::luaL_checklstring(state, 1, std::ptr::null_mut());
+        let name = std::ffi::CStr::from_ptr(name).to_str().unwrap_or("");
+        let Some(src) = embed::module(name) else {
+            ffi::lua_pushfstring(state, c"\n\tno embedded module '%s'".as_ptr(), ffi::lua_tostring(state, 1));
+            return 1;
+        };
+        if ffi::lua_getfield(state, ffi::lua_upvalueindex(1), c"path".as_ptr()) != ffi::LUA_TSTRING {
+            ffi::luaL_error(state, c"'package.path' must be a string".as_ptr());
+        }
+        let path = raw::string_at(state, -1).unwrap_or_default();
+        // `package.searchpath(name, path)` finds a file: the library module is overridden.
+        let overridden = embed::overridden_on_path(path, name, || {
+            ffi::lua_getfield(state, ffi::lua_upvalueindex(1), c"searchpath".as_ptr());
+            ffi::lua_pushvalue(state, 1);
+            ffi::lua_pushvalue(state, -3);
+            if ffi::lua_pcall(state, 2, 1, 0) != ffi::LUA_OK {
+                return None; // its error stays on top
+            }
+            let found = ffi::lua_type(state, -1) != ffi::LUA_TNIL;
+            ffi::lua_pop(state, 1);
+            Some(found)
+        });
+        let Some(overridden) = overridden else {
+            ffi::lua_error(state);
+        };
+        if overridden {
+            ffi::lua_pushstring(state, c"".as_ptr());
+            return 1;
+        }
+        if src.push(state) != ffi::LUA_OK {
+            ffi::lua_error(state);
+        }
+        ffi::lua_pushlstring(state, src.chunkname.as_ptr().cast(), src.chunkname.len());
+        2
     }
 }
 

@@ -93,24 +93,21 @@ fn host_chunks() -> [&'static HostChunk; 3] {
 
 /// Whether a file on the search path `path` provides module `name` (and so takes precedence
 /// over the embedded copy). `probe` looks on disk; its answer is kept for the process, so a
-/// library module costs no file-system lookups after the first VM that requires it.
-pub fn overridden_on_path(
-    path: &[u8],
-    name: &str,
-    probe: impl FnOnce() -> mlua::Result<bool>,
-) -> mlua::Result<bool> {
+/// library module costs no file-system lookups after the first VM that requires it. A probe
+/// that fails (`None`) is not remembered.
+pub fn overridden_on_path(path: &[u8], name: &str, probe: impl FnOnce() -> Option<bool>) -> Option<bool> {
     // Path -> module -> found; looked up without allocating once the answer is known.
     type Answers = HashMap<Vec<u8>, HashMap<String, bool>>;
     static SEEN: OnceLock<Mutex<Answers>> = OnceLock::new();
     let seen = SEEN.get_or_init(Default::default);
     let known = |seen: &Answers| seen.get(path).and_then(|modules| modules.get(name)).copied();
     if let Some(found) = known(&seen.lock().unwrap_or_else(|e| e.into_inner())) {
-        return Ok(found);
+        return Some(found);
     }
     let found = probe()?;
     let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
     seen.entry(path.to_vec()).or_default().insert(name.to_string(), found);
-    Ok(found)
+    Some(found)
 }
 
 /// Built-in service `name` from `service/name.lua`.
@@ -159,6 +156,31 @@ impl Source {
         }
         let bytes = self.bytecode(lua)?;
         lua.load(&bytes[..]).set_name(self.chunkname).into_function()
+    }
+
+    /// Pushes the source as a function on `state`'s stack, as [`Source::load`] but on Lua's C
+    /// API: a closure of the shared prototype, else the source compiled here. Returns the
+    /// `lua_load` status; on failure the error message is pushed instead.
+    ///
+    /// # Safety
+    /// `state` is a live Lua state of the calling thread with room for one value. It may raise
+    /// a memory error, so the caller owns nothing with a destructor.
+    pub unsafe fn push(&self, state: *mut ffi::lua_State) -> c_int {
+        // SAFETY: per the contract; shared prototypes live for the process.
+        unsafe {
+            if let Some(proto) = shared_code().proto(self.code)
+                && lua_pushsharedclosure(state, proto.0) != 0
+            {
+                return ffi::LUA_OK;
+            }
+            // A VM made before the code state was frozen: compile the text here.
+            ffi::lua_pushlstring(state, self.chunkname.as_ptr().cast(), self.chunkname.len());
+            let name = ffi::lua_tolstring(state, -1, std::ptr::null_mut());
+            let status =
+                ffi::luaL_loadbufferx(state, self.code.as_ptr().cast(), self.code.len(), name, c"t".as_ptr());
+            ffi::lua_remove(state, -2);
+            status
+        }
     }
 }
 
