@@ -18,6 +18,10 @@ use skybox::core::message::Message;
 use skybox::core::service::Service;
 use skybox::lua::seri;
 
+/// The allocator of the `skybox` binary, so the figures are the binary's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn message(session: i32) -> Message {
     Message { source: 1, session, ptype: 10, data: vec![0x0a, 0x2a] }
 }

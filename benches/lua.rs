@@ -26,6 +26,10 @@ use skybox::core::message::{Handle, ptype};
 use skybox_sdk::{Value, codec};
 use wasm_support::Harness;
 
+/// The allocator of the `skybox` binary, so the figures are the binary's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const MINIMAL: &str = r#"
 local skynet = require "skynet"
 skynet.start(function()

@@ -39,6 +39,10 @@ use skybox::wasm::WasmRuntime;
 use skybox::wasm::settings::Settings;
 use wasm_support::*;
 
+/// The allocator of the `skybox` binary, so the figures are the binary's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A node that never starts its threads: enough for direct dispatch and spawn.
 fn idle_node() -> Arc<Node> {
     Node::new(NodeConfig { threads: 1, ..NodeConfig::default() }).unwrap()

@@ -1,5 +1,5 @@
-//! Blank Lua VMs: a state with the standard libraries and the generational collector, stopped,
-//! and nothing of any service yet. Building one is about a third of a Lua service's launch and
+//! Blank Lua VMs: a state with the standard libraries and `skynet.core` and the generational
+//! collector, stopped, and nothing of any service yet. Building one is about a third of a Lua service's launch and
 //! none of it depends on the service, so a helper thread keeps a few ready: a launch takes one
 //! (or builds one itself when none is ready) and the helper builds the next while the new
 //! service boots. The helper runs only on CPU time no other thread wants (`SCHED_IDLE`), so on
@@ -20,6 +20,9 @@ pub fn build() -> mlua::Result<Lua> {
     // (tracebacks, the registry for memlimit). Lua services are the trusted tier of skybox:
     // they run operator-supplied code, as in skynet; untrusted code runs as wasm guests.
     let lua = unsafe { Lua::unsafe_new_with(StdLib::ALL_SAFE | StdLib::DEBUG, LuaOptions::new()) };
+    // The library's native side: it looks the service up when called. Installed before the
+    // switch below, which makes everything here old: a service's collections never mark it.
+    super::core_api::install(&lua)?;
     // skynet runs its VMs with the generational collector: most service garbage dies young.
     // SAFETY: switching the collector's mode allocates nothing.
     unsafe { lua.exec_raw::<()>((), |state| _ = mlua::ffi::lua_gc(state, mlua::ffi::LUA_GCGEN, 0, 0))? };

@@ -18,16 +18,35 @@ use crate::core::message::Handle;
 use crate::core::node::Node;
 use crate::core::service::Service;
 
+/// The service a VM runs, for the functions below (mlua app data, set at launch): the library is
+/// installed in blank VMs, before they belong to any service (see `blank`).
+pub struct Owner {
+    pub node: Arc<Node>,
+    pub service: Arc<Service>,
+}
+
+/// The VM's owner, or an error for a VM not launched as a service.
+fn owner(lua: &Lua) -> mlua::Result<mlua::AppDataRef<'_, Owner>> {
+    lua.app_data_ref::<Owner>()
+        .ok_or_else(|| mlua::Error::runtime("skynet.core used outside a skybox service"))
+}
+
 /// Registers `skynet.core` and `skybox.embed` in `package.preload` and the embedded searcher.
-pub fn install(lua: &Lua, node: &Arc<Node>, service: &Arc<Service>) -> mlua::Result<()> {
-    let core = core_table(lua, node, service)?;
+/// Nothing here depends on the service: its functions find the VM's [`Owner`] when called.
+pub fn install(lua: &Lua) -> mlua::Result<()> {
+    let core = core_table(lua)?;
     let package: Table = lua.globals().get("package")?;
     let preload: Table = package.get("preload")?;
     let core_loader = lua.create_function(move |_, ()| Ok(core.clone()))?;
     preload.set("skynet.core", core_loader)?;
     // Built when first required (`require` keeps the result): most services never use them.
-    let (n, s) = (node.clone(), service.clone());
-    let blocking = move |lua: &Lua, ()| wrap_raising(lua, super::blocking::table(lua, &n, &s)?);
+    let blocking = |lua: &Lua, ()| {
+        let table = {
+            let owner = owner(lua)?;
+            super::blocking::table(lua, &owner.node, &owner.service)?
+        };
+        wrap_raising(lua, table)
+    };
     preload.set("skybox.blocking", lua.create_function(blocking)?)?;
     preload.set("skybox.embed", lua.create_function(|lua, ()| embed_table(lua))?)?;
     // Before Lua's file searcher: it would try every `package.path` pattern on disk first, for
@@ -228,26 +247,26 @@ unsafe extern "C-unwind" fn raising(state: *mut ffi::lua_State) -> c_int {
     }
 }
 
-fn core_table(lua: &Lua, node: &Arc<Node>, service: &Arc<Service>) -> mlua::Result<Table> {
+fn core_table(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table_with_capacity(0, 20)?;
 
-    let (n, s) = (node.clone(), service.clone());
-    let command = move |lua: &Lua, cmd: String, param: Option<Value>| -> mlua::Result<Option<String>> {
+    let command = |lua: &Lua, cmd: String, param: Option<Value>| -> mlua::Result<Option<String>> {
         let param = opt_param(lua, param)?;
-        n.command(&s, &cmd, param.as_deref()).map_err(|e| mlua::Error::runtime(format!("{e:#}")))
+        let owner = owner(lua)?;
+        owner
+            .node
+            .command(&owner.service, &cmd, param.as_deref())
+            .map_err(|e| mlua::Error::runtime(format!("{e:#}")))
     };
-    let command = Arc::new(command);
 
-    let c = command.clone();
     // No result is no value at all (skynet's NULL), not a nil.
     t.set(
         "command",
         guarded(lua, move |lua, (cmd, param): (String, Option<Value>)| {
-            c(lua, cmd, param).map(Variadic::from_iter)
+            command(lua, cmd, param).map(Variadic::from_iter)
         })?,
     )?;
 
-    let c = command.clone();
     t.set(
         "intcommand",
         guarded(lua, move |lua, (cmd, param): (String, Option<Value>)| {
@@ -256,7 +275,7 @@ fn core_table(lua: &Lua, node: &Arc<Node>, service: &Arc<Service>) -> mlua::Resu
                 Some(Value::Integer(i)) => Some(Value::Integer(i as i32 as Integer)),
                 other => other,
             };
-            match c(lua, cmd, param)? {
+            match command(lua, cmd, param)? {
                 None => Ok(MultiValue::new()),
                 Some(text) => {
                     if let Ok(i) = text.parse::<Integer>() {
@@ -271,21 +290,19 @@ fn core_table(lua: &Lua, node: &Arc<Node>, service: &Arc<Service>) -> mlua::Resu
         })?,
     )?;
 
-    let c = command;
     t.set(
         "addresscommand",
         guarded(lua, move |lua, (cmd, param): (String, Option<Value>)| {
             Ok(Variadic::from_iter(
-                c(lua, cmd, param)?
+                command(lua, cmd, param)?
                     .and_then(|r| r.strip_prefix(':').and_then(|h| Handle::from_str_radix(h, 16).ok())),
             ))
         })?,
     )?;
 
-    let (n, s) = (node.clone(), service.clone());
     t.set(
         "error",
-        guarded(lua, move |lua, args: Variadic<Value>| {
+        guarded(lua, |lua, args: Variadic<Value>| {
             let mut text = String::new();
             for (i, v) in args.iter().enumerate() {
                 if i > 0 {
@@ -296,31 +313,31 @@ fn core_table(lua: &Lua, node: &Arc<Node>, service: &Arc<Service>) -> mlua::Resu
             if args.is_empty() {
                 text.push_str("nil");
             }
-            n.log(s.handle(), text);
+            let owner = owner(lua)?;
+            owner.node.log(owner.service.handle(), text);
             Ok(())
         })?,
     )?;
 
-    let n = node.clone();
     t.set(
         "harbor",
-        guarded(lua, move |_, addr: Integer| {
+        guarded(lua, |lua, addr: Integer| {
             let harbor = (addr as u32 >> 24) as Integer;
-            Ok((harbor, harbor != 0 && harbor != n.handles.harbor() as Integer))
+            Ok((harbor, harbor != 0 && harbor != owner(lua)?.node.handles.harbor() as Integer))
         })?,
     )?;
 
-    let (n, s) = (node.clone(), service.clone());
     t.set(
         "trace",
         // The stack walk is Lua's (see `wrap_raising`); this writes the line.
-        guarded(lua, move |_, (tag, user, frames): (String, String, Option<String>)| {
-            let mut text = format!("<TRACE {tag}> {} {user}", n.clock.hpc());
+        guarded(lua, |lua, (tag, user, frames): (String, String, Option<String>)| {
+            let owner = owner(lua)?;
+            let mut text = format!("<TRACE {tag}> {} {user}", owner.node.clock.hpc());
             if let Some(frames) = frames {
                 text.push_str(" : ");
                 text.push_str(&frames);
             }
-            n.log(s.handle(), text);
+            owner.node.log(owner.service.handle(), text);
             Ok(())
         })?,
     )?;

@@ -76,7 +76,7 @@ impl LuaService {
         let lua = blank::take()?;
         // SAFETY: the context is dropped after the VM is closed (field order and `Drop` below).
         ctx = unsafe { VmCtx::install(main_thread(&lua)?, node, service) };
-        core_api::install(&lua, node, service).context("cannot install skynet.core")?;
+        lua.set_app_data(core_api::Owner { node: node.clone(), service: service.clone() });
         let interrupt = Arc::new(Interrupt::default());
         interrupt.install(&lua).context("cannot install coroutine tracking")?;
         service.set_interrupter(interrupt.clone());
