@@ -149,9 +149,7 @@ impl LuaService {
             self.node.kill(self.handle);
         }
     }
-}
 
-impl LuaService {
     /// Restarts the collector stopped while the VM was built, with a young collection. A plain
     /// restart would have the next allocation run a major one, marking the whole heap just built
     /// (a tenth of a spawn); the young one marks only what the boot made, and frees its garbage.
