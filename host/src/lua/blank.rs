@@ -36,7 +36,8 @@ pub fn build() -> mlua::Result<Lua> {
 /// A blank VM: a ready one, else one built now.
 pub fn take() -> mlua::Result<Lua> {
     let pool = pool();
-    let ready = pool.ready.lock().unwrap_or_else(|e| e.into_inner()).pop();
+    // Never waits for the helper: it runs at idle priority and may be preempted holding the lock.
+    let ready = pool.ready.try_lock().ok().and_then(|mut ready| ready.pop());
     pool.taken.notify_one();
     match ready {
         Some(lua) => Ok(lua),
@@ -54,6 +55,8 @@ struct Pool {
 fn pool() -> &'static Pool {
     static POOL: OnceLock<Pool> = OnceLock::new();
     POOL.get_or_init(|| {
+        // Here, not in the helper: a launch must not wait on a one-time build at idle priority.
+        super::embed::shared_code();
         // Without the helper, launches build their own VMs.
         let _ = std::thread::Builder::new().name("skybox-lua-blank".into()).spawn(keep_ready);
         Pool { ready: Mutex::new(Vec::with_capacity(READY)), taken: Condvar::new() }

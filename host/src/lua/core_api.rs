@@ -79,8 +79,9 @@ unsafe extern "C-unwind" fn search_embedded(state: *mut ffi::lua_State) -> c_int
     // borrows of strings on the stack and `&'static` sources; the one call into Lua code
     // (`package.searchpath`) is protected.
     unsafe {
-        let name = ffi::luaL_checklstring(state, 1, std::ptr::null_mut());
-        let name = std::ffi::CStr::from_ptr(name).to_str().unwrap_or("");
+        let mut len = 0;
+        let name = ffi::luaL_checklstring(state, 1, &mut len);
+        let name = std::str::from_utf8(std::slice::from_raw_parts(name.cast(), len)).unwrap_or("");
         let Some(src) = embed::module(name) else {
             ffi::lua_pushfstring(state, c"\n\tno embedded module '%s'".as_ptr(), ffi::lua_tostring(state, 1));
             return 1;
