@@ -263,26 +263,48 @@ end
 
 local drain_pending
 
+local function failure_text(co, err)
+	return traceback(co, tostring(err))
+end
+
+-- A skynet thread raised. A coroutine dead by an error keeps its stack (for a traceback), and
+-- with it everything its code had in hand, until it is closed. So nothing that may allocate
+-- comes before the close unprotected: a thread that failed for memory leaves the heap at the
+-- limit with what it built, every allocation fails while the thread still holds it, and an
+-- error here before the close would leave the dead thread reachable (from `running_thread`)
+-- with all it built, for good: every later message of the service would fail for memory too.
+-- (Once closed, what it built is garbage; the host collects it after a failed callback.)
+local function thread_failed(co, err)
+	-- its caller (if it waits for an answer) gets an error; only the trace line may allocate
+	local session = request_session[co]
+	if session then
+		if session ~= 0 then
+			local tag = request_tag[co]
+			if tag then
+				pcall(ctrace, tag, "error")
+			end
+			csend(request_source[co], PTYPE_ERROR, session, "")
+		end
+		request_session[co] = nil
+	end
+	request_source[co] = nil
+	request_tag[co] = nil
+	-- the traceback reads the dead stack, so it comes first, protected: it may run out of memory
+	local traced, message = pcall(failure_text, co, err)
+	co_close(co)
+	if running_thread == co then
+		running_thread = nil
+	end
+	if not traced then
+		message = tostring(err)	-- what the thread held can be collected now
+	end
+	error(message, 0)
+end
+
 -- Called with the results of every resume of a skynet thread.
 local function suspend(co, ok, command)
 	if not ok then
-		-- the thread raised: its caller (if it waits for an answer) gets an error
-		local session = request_session[co]
-		if session then
-			if session ~= 0 then
-				local tag = request_tag[co]
-				if tag then
-					ctrace(tag, "error")
-				end
-				csend(request_source[co], PTYPE_ERROR, session, "")
-			end
-			request_session[co] = nil
-		end
-		request_source[co] = nil
-		request_tag[co] = nil
-		local message = traceback(co, tostring(command))
-		co_close(co)
-		error(message, 0)
+		return thread_failed(co, command)
 	end
 	if command == "SUSPEND" then
 		return drain_pending()
