@@ -6,7 +6,7 @@
 mod wasm_support;
 
 use skybox::core::message::{Handle, ptype};
-use skybox::wasm::abi::{ERR_ARG, ERR_COMMAND, ERR_DEST, ERR_HANDLE, ERR_NONE};
+use skybox_sdk::abi::{ERR_ARG, ERR_COMMAND, ERR_DEST, ERR_HANDLE, ERR_NONE};
 use wasm_support::*;
 
 const ARG: i64 = ERR_ARG as i64;
@@ -104,6 +104,60 @@ fn redirect_sends_on_behalf_of_another_source() {
     // Source 0 is the guest itself.
     assert_eq!(h.op(g, OP_REDIRECT, &[p, 0, 0, 0, SCRATCH, 3], &[]), 0);
     assert_eq!(h.wait_for(WAIT, |m| m.ptype == ptype::TEXT).unwrap().source, g);
+}
+
+/// A guest that passes every request on, for its caller, to the address in the first four
+/// bytes of the payload (a dead one here), or drops a one-way message.
+fn relay_guest() -> String {
+    format!(
+        r#"(module {IMPORTS}
+  (memory (export "memory") 1)
+  {ALLOCATOR}
+  (func (export "skybox_start") (param i32 i32) (call $reset))
+  (func (export "skybox_dispatch")
+    (param $ptype i32) (param $session i32) (param $source i32) (param $ptr i32) (param $size i32) (param $msg i32)
+    (if (i32.ge_u (local.get $size) (i32.const 4))
+      (then (drop (call $redirect (i32.load (local.get $ptr)) (local.get $source) (local.get $ptype)
+        (local.get $session) (local.get $ptr) (local.get $size)))))
+    (call $reset))
+)"#
+    )
+}
+
+#[test]
+fn a_request_redirected_to_nowhere_fails_for_its_caller() {
+    let h = Harness::new("relay", &[]);
+    h.guest("relay", &relay_guest());
+    h.guest("echo", &echo_guest());
+    let g = h.launch("wasm relay").unwrap();
+    let gone = h.launch("wasm echo").unwrap();
+    assert!(h.node.kill(gone));
+    for dest in [gone, 0x00ff_fff0] {
+        let reply = h.call(g, ptype::LUA, dest.to_le_bytes().to_vec());
+        assert_eq!((reply.ptype, reply.source), (ptype::ERROR, g), "redirect to :{dest:08x}");
+    }
+    // Delivered, the answer is the new destination's: the echo answers the caller directly.
+    let echo = h.launch("wasm echo").unwrap();
+    let reply = h.call(g, ptype::LUA, echo.to_le_bytes().to_vec());
+    assert_eq!((reply.ptype, reply.source), (ptype::RESPONSE, echo));
+    assert!(h.alive(g));
+}
+
+#[test]
+fn signal_1_reports_a_guests_memory() {
+    let h = Harness::new("signal1", &[]);
+    h.guest("echo", &echo_guest());
+    let g = h.launch("wasm echo").unwrap();
+    // Two pages after this message: the allocator grows memory for a payload past the first.
+    assert_eq!(h.call(g, ptype::LUA, vec![1; 70_000]).ptype, ptype::RESPONSE);
+    // The worker records the memory when the batch ends, just after the reply left.
+    let probe = h.node.handles.grab(h.probe).unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    while !h.log_text().contains("Current Memory 128.000K") {
+        assert!(std::time::Instant::now() < deadline, "{}", h.log_text());
+        h.node.command(&probe, "SIGNAL", Some(&format!(":{g:08x} 1"))).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
 
 /// Switches TEXT to forward mode and sends `payload`; the handle the guest got.

@@ -66,6 +66,29 @@ pub mod ptype {
 /// `session` for [`send`] and friends: allocate a new session for a request.
 pub const NEW_SESSION: i32 = -1;
 
+/// The import module every host function comes from.
+pub const MODULE: &str = "skybox";
+/// Export: the guest's linear memory.
+pub const EXPORT_MEMORY: &str = "memory";
+/// Export `(size: i32) -> i32`: a block of `size` bytes for the host to fill, 0 on failure.
+pub const EXPORT_ALLOC: &str = "skybox_alloc";
+/// Export `(args_ptr: i32, args_len: i32)`: the service's first message.
+pub const EXPORT_START: &str = "skybox_start";
+/// Export `(ptype, session, source, ptr, size, msg: i32)`: one message.
+pub const EXPORT_DISPATCH: &str = "skybox_dispatch";
+
+/// Import result: a pointer or size outside memory, bad UTF-8, a bad type number, a malformed
+/// argument.
+pub const ERR_ARG: i32 = -1;
+/// Import result: no service at that address or name.
+pub const ERR_DEST: i32 = -2;
+/// Import result: not a live held-message handle of this guest.
+pub const ERR_HANDLE: i32 = -3;
+/// Import result: the command has no result (skynet's NULL).
+pub const ERR_NONE: i32 = -4;
+/// Import result: the command failed (the host logs why).
+pub const ERR_COMMAND: i32 = -5;
+
 /// A service address (skynet's handle): harbor id in the high 8 bits, local index in the low 24.
 ///
 /// Displays and parses as skynet prints handles, `:0000000a`. In messages it is a plain integer,
@@ -89,10 +112,11 @@ impl fmt::Debug for Address {
 impl FromStr for Address {
     type Err = AbiError;
 
-    /// `:0000000a` (or bare hex, 1 to 8 digits).
+    /// `:0000000a` (or bare hex, 1 to 8 digits): the one address parser, the host's too.
     fn from_str(text: &str) -> Result<Self, AbiError> {
         let hex = text.strip_prefix(':').unwrap_or(text);
-        if hex.is_empty() || hex.len() > 8 {
+        // from_str_radix alone would take a sign.
+        if hex.is_empty() || hex.len() > 8 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(AbiError::Arg);
         }
         u32::from_str_radix(hex, 16).map(Address).map_err(|_| AbiError::Arg)
@@ -121,11 +145,11 @@ impl AbiError {
     /// The error for a negative import result.
     pub fn from_code(code: i32) -> AbiError {
         match code {
-            -1 => AbiError::Arg,
-            -2 => AbiError::Dest,
-            -3 => AbiError::Handle,
-            -4 => AbiError::None,
-            -5 => AbiError::Command,
+            ERR_ARG => AbiError::Arg,
+            ERR_DEST => AbiError::Dest,
+            ERR_HANDLE => AbiError::Handle,
+            ERR_NONE => AbiError::None,
+            ERR_COMMAND => AbiError::Command,
             other => AbiError::Other(other),
         }
     }
@@ -133,11 +157,11 @@ impl AbiError {
     /// The code of this error, as the host returns it.
     pub fn code(self) -> i32 {
         match self {
-            AbiError::Arg => -1,
-            AbiError::Dest => -2,
-            AbiError::Handle => -3,
-            AbiError::None => -4,
-            AbiError::Command => -5,
+            AbiError::Arg => ERR_ARG,
+            AbiError::Dest => ERR_DEST,
+            AbiError::Handle => ERR_HANDLE,
+            AbiError::None => ERR_NONE,
+            AbiError::Command => ERR_COMMAND,
             AbiError::Other(code) => code,
         }
     }

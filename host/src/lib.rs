@@ -6,12 +6,15 @@
 //! - [`native`]: services skynet writes in C (the harbor of a standalone node).
 //! - [`wasm`]: a service as a wasm guest (wasmtime), with fuel and memory limits, on the same
 //!   message ABI (`guest-sdk/ABI.md`).
+//! - `boot`: how a service of any runtime starts and tells the launcher.
 //! - [`config`]: skynet-style config files.
 //! - [`launch`]: starting a node from a config (what `skybox run` does).
 
+mod boot;
 pub mod config;
 pub mod core;
 pub mod launch;
 pub mod lua;
 pub mod native;
+pub(crate) mod sync;
 pub mod wasm;

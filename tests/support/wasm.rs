@@ -16,7 +16,8 @@ use crossbeam::channel::{Receiver, Sender, unbounded};
 use parking_lot::Mutex;
 use skybox::core::message::{Handle, Message, ptype};
 use skybox::core::node::{Node, NodeConfig, SendError};
-use skybox::core::service::Actor;
+use skybox::core::requests::HeldRequests;
+use skybox::core::service::{Actor, Handled};
 use skybox::wasm::WasmRuntime;
 
 /// How long a test waits for an answer before calling it a hang.
@@ -48,17 +49,20 @@ impl Drop for Scratch {
     }
 }
 
-/// A Rust service that forwards every message it gets to the test.
+/// A Rust service that forwards every message it gets to the test. The test answers requests
+/// itself, by `Node::push`, so what it was sent stays held here until the node stops.
 struct Probe {
     tx: Sender<Message>,
+    held: HeldRequests,
 }
 
 impl Actor for Probe {
-    fn dispatch(&mut self, msg: Message) {
+    fn dispatch(&mut self, msg: Message) -> Handled {
         let _ = self.tx.send(msg);
+        Handled::Done
     }
-    fn take_held_requests(&mut self) -> Vec<(Handle, i32)> {
-        Vec::new()
+    fn held(&mut self) -> &mut HeldRequests {
+        &mut self.held
     }
 }
 
@@ -106,7 +110,10 @@ impl Harness {
         let node = Node::new(config).unwrap();
         let wasm = skybox::wasm::register(&node).unwrap();
         let (tx, rx) = unbounded();
-        node.register_runtime("probe", Box::new(move |_, _, _| Ok(Box::new(Probe { tx: tx.clone() }))));
+        node.register_runtime(
+            "probe",
+            Box::new(move |_, _, _| Ok(Box::new(Probe { tx: tx.clone(), held: HeldRequests::default() }))),
+        );
         node.start().unwrap();
         let probe = node.launch("probe").unwrap();
         Harness {

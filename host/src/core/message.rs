@@ -35,14 +35,11 @@ pub fn is_request(ptype: u8, session: i32) -> bool {
 
 /// Formats a handle the way skynet prints it: `:0000000a`.
 pub fn format_handle(handle: Handle) -> String {
-    format!(":{handle:08x}")
+    skybox_sdk::Address(handle).to_string()
 }
 
-/// Parses `:0000000a` (or bare hex); `None` for anything else.
+/// Parses `:0000000a` (or bare hex); `None` for anything else. The SDK's `Address` parser is
+/// the one definition of the format.
 pub fn parse_handle(text: &str) -> Option<Handle> {
-    let hex = text.strip_prefix(':').unwrap_or(text);
-    if hex.is_empty() || hex.len() > 8 {
-        return None;
-    }
-    Handle::from_str_radix(hex, 16).ok()
+    text.parse::<skybox_sdk::Address>().ok().map(|address| address.0)
 }

@@ -4,12 +4,42 @@
 //! message). The monitor thread polls the slots; a message running longer than the `endless`
 //! limit is logged once as `A message from [ :A ] to [ :B ] maybe in an endless loop`, the
 //! service's endless flag is set (`skynet.stat "endless"`), and its runtime is asked to interrupt
-//! the handler (a Lua handler raises an error; a wasm guest is already bounded by fuel).
+//! the handler, again at every poll while the same message runs (a Lua handler raises an
+//! error; a wasm guest traps at its next epoch check).
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::message::Handle;
+use super::node::Node;
+
+/// The monitor thread, until the node stops.
+pub(super) fn run(node: &Node, limit: Duration) {
+    let limit_ns = limit.as_nanos() as u64;
+    let mut reported = vec![0u64; node.workers.len()];
+    while !node.is_stopping() {
+        std::thread::sleep(poll_interval(limit));
+        let now = node.clock.hpc();
+        for (slot, reported) in node.workers.iter().zip(reported.iter_mut()) {
+            let Some((source, dest, since)) = slot.current() else { continue };
+            if now.saturating_sub(since) < limit_ns {
+                continue;
+            }
+            let Some(service) = node.handles.grab(dest) else { continue };
+            if *reported != since {
+                *reported = since;
+                node.log(
+                    dest,
+                    format!("A message from [ :{source:08x} ] to [ :{dest:08x} ] maybe in an endless loop"),
+                );
+                service.endless.store(true, Ordering::Relaxed);
+            }
+            // Again at every poll while the same message runs: the handler may be between
+            // coroutines, or in native code, when one interrupt lands.
+            service.interrupt(Some(since));
+        }
+    }
+}
 
 /// What one worker is running: 0 in `since` when idle.
 #[derive(Default)]

@@ -10,17 +10,30 @@ use parking_lot::Mutex;
 
 use super::mailbox::Mailbox;
 use super::message::{Handle, Message};
+use super::requests::HeldRequests;
+
+/// What a runtime made of one message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handled {
+    /// The handler ran (whatever it answered).
+    Done,
+    /// The runtime could not run a handler for it (no handler, a Lua callback that raised, a
+    /// payload the guest had no room for, a trap): if the message was a request and nothing
+    /// answered it, the core answers ERROR (see `requests`).
+    Failed,
+}
 
 /// The code behind a service. One message at a time, on whichever worker runs the service.
 pub trait Actor: Send {
     /// Handles one message; the actor owns `msg.data` from here on.
-    fn dispatch(&mut self, msg: Message);
+    fn dispatch(&mut self, msg: Message) -> Handled;
 
-    /// Requests this actor took in and has not answered, as `(source, session)`. Called once, when
-    /// the service is reaped, so the host can fail them for their callers.
-    fn take_held_requests(&mut self) -> Vec<(Handle, i32)>;
+    /// The requests this actor holds. The core records each request it dispatches here, and
+    /// the actor's sends go through `Node::send` with it (see `requests`).
+    fn held(&mut self) -> &mut HeldRequests;
 
-    /// Bytes of memory the runtime holds (the Lua heap, the guest's linear memory).
+    /// Bytes of memory the runtime holds (the Lua heap, the guest's linear memory and held
+    /// payloads), read by the worker after each batch.
     fn memory(&self) -> usize {
         0
     }
@@ -41,7 +54,7 @@ pub struct Counters {
     /// When the message being handled started (host clock, ns), 0 while idle. Read by STAT
     /// "time" and by the monitor.
     pub running_since: AtomicU64,
-    /// Bytes the runtime held after its last message (Lua heap, guest memory).
+    /// Bytes the runtime held after its last batch of messages (`Actor::memory`).
     pub memory: AtomicU64,
 }
 

@@ -1,16 +1,45 @@
 //! Time: the host clock (1/100 s ticks since start) and timeouts.
 //!
 //! Timeouts live in a min-heap ordered by expiry tick and insertion order, so two timeouts for
-//! the same tick fire in the order they were set. The timer thread (see `node`) wakes every
-//! 2.5 ms, pops what is due and delivers each as a RESPONSE carrying its session.
+//! the same tick fire in the order they were set. The timer thread ([`run`]) wakes every 2.5 ms,
+//! pops what is due and delivers each as a RESPONSE carrying its session; it is also the clock
+//! of the run-next slots and the wake-up of last resort for idle workers.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 
-use super::message::Handle;
+use super::message::{Handle, Message, ptype};
+use super::node::Node;
+
+/// The timer thread, until the node stops.
+pub(super) fn run(node: &Node) {
+    const TICK: Duration = Duration::from_micros(2500);
+    let mut due = Vec::new();
+    while !node.is_stopping() {
+        std::thread::sleep(TICK);
+        node.timeouts.expire(node.clock.now(), &mut due);
+        for d in due.drain(..) {
+            // A timeout for a service that is gone has nobody to tell.
+            let _ = node.push(
+                d.handle,
+                Message { source: 0, session: d.session, ptype: ptype::RESPONSE, data: Vec::new() },
+            );
+        }
+        // A worker stuck in a long message (or batch) would hold its run-next service back.
+        let tick = node.global.advance_tick();
+        for slot in node.run_next.iter() {
+            if let Some(service) = slot.take_older(tick - 1) {
+                node.global.push(service);
+            }
+        }
+        if node.global.has_sleepers() && !node.global.is_empty() {
+            node.global.wake_one();
+        }
+    }
+}
 
 pub struct Clock {
     start: Instant,

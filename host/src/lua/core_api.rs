@@ -14,7 +14,7 @@ use mlua::{
 
 use super::native::VmCtx;
 use super::{embed, lua_tostring, raw};
-use crate::core::message::Handle;
+use crate::core::message::parse_handle;
 use crate::core::node::Node;
 use crate::core::service::Service;
 
@@ -87,7 +87,7 @@ unsafe extern "C-unwind" fn search_embedded(state: *mut ffi::lua_State) -> c_int
             return 1;
         };
         if ffi::lua_getfield(state, ffi::lua_upvalueindex(1), c"path".as_ptr()) != ffi::LUA_TSTRING {
-            ffi::luaL_error(state, c"'package.path' must be a string".as_ptr());
+            raw::raise(state, "'package.path' must be a string");
         }
         let path = raw::string_at(state, -1).unwrap_or_default();
         // `package.searchpath(name, path)` finds a file: the library module is overridden.
@@ -103,14 +103,14 @@ unsafe extern "C-unwind" fn search_embedded(state: *mut ffi::lua_State) -> c_int
             Some(found)
         });
         let Some(overridden) = overridden else {
-            ffi::lua_error(state);
+            raw::raise_top(state);
         };
         if overridden {
             ffi::lua_pushstring(state, c"".as_ptr());
             return 1;
         }
         if src.push(state) != ffi::LUA_OK {
-            ffi::lua_error(state);
+            raw::raise_top(state);
         }
         ffi::lua_pushlstring(state, src.chunkname.as_ptr().cast(), src.chunkname.len());
         2
@@ -242,7 +242,7 @@ unsafe extern "C-unwind" fn raising(state: *mut ffi::lua_State) -> c_int {
         {
             ffi::lua_settop(state, 2);
             ffi::lua_remove(state, 1);
-            ffi::lua_error(state);
+            raw::raise_top(state);
         }
         nres
     }
@@ -296,7 +296,7 @@ fn core_table(lua: &Lua) -> mlua::Result<Table> {
         guarded(lua, move |lua, (cmd, param): (String, Option<Value>)| {
             Ok(Variadic::from_iter(
                 command(lua, cmd, param)?
-                    .and_then(|r| r.strip_prefix(':').and_then(|h| Handle::from_str_radix(h, 16).ok())),
+                    .and_then(|r| r.starts_with(':').then(|| parse_handle(&r)).flatten()),
             ))
         })?,
     )?;

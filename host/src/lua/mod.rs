@@ -21,11 +21,13 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use mlua::{Function, Lua, Value};
 
-use crate::core::message::{Handle, Message, ptype};
+use crate::boot::Boot;
+use crate::core::message::{Handle, Message};
 use crate::core::node::Node;
-use crate::core::service::{Actor, Interrupter, Service};
+use crate::core::requests::HeldRequests;
+use crate::core::service::{Actor, Handled, Interrupter, Service};
 use interrupt::Interrupt;
-use native::{VmCtx, request_key};
+use native::VmCtx;
 
 pub use buffers::Buffers;
 
@@ -48,12 +50,10 @@ pub struct LuaService {
     ctx: Box<VmCtx>,
     node: Arc<Node>,
     handle: Handle,
-    /// The launch arguments, until the loader has run.
-    boot: Option<String>,
+    /// The start: the loader runs with the launch arguments on the first message.
+    boot: Boot,
     /// The next heap size to warn about (32 MiB, then each doubling), as skynet's snlua does.
     memory_warning: usize,
-    /// For the counters (the VM's closures hold it too; both go when the VM is dropped).
-    service: Arc<Service>,
 }
 
 /// As snlua: every resume goes through the profiler, whichever loader runs.
@@ -101,17 +101,15 @@ impl LuaService {
                 lua.set_memory_limit(bytes)?;
             }
         }
-        // The boot message: the loader runs when the service first gets a worker.
-        service.mailbox.push(Message { source: 0, session: 0, ptype: ptype::SYSTEM, data: Vec::new() });
         Ok(LuaService {
             lua: ManuallyDrop::new(lua),
             interrupt,
             ctx,
             node: node.clone(),
             handle: service.handle(),
-            boot: Some(args.to_string()),
+            // The loader runs when the service first gets a worker.
+            boot: Boot::queue(node, service, args),
             memory_warning: FIRST_MEMORY_WARNING,
-            service: service.clone(),
         })
     }
 
@@ -136,7 +134,8 @@ impl LuaService {
         Ok(())
     }
 
-    fn boot(&mut self, args: String) {
+    /// Runs the loader; a service whose loader fails dies (and the launcher hears of it).
+    fn start(&mut self, args: String) {
         let loaded = self.run_loader(&args);
         self.restart_collector();
         if let Err(err) = loaded {
@@ -145,7 +144,7 @@ impl LuaService {
                 None => format!("{err:#}"),
             };
             self.node.log(self.handle, format!("lua loader error : {text}"));
-            // Dying tells the launcher (see Node::reap), so a pending newservice fails.
+            self.boot.report(false);
             self.node.kill(self.handle);
         }
     }
@@ -184,17 +183,16 @@ impl Drop for LuaService {
 }
 
 impl Actor for LuaService {
-    fn dispatch(&mut self, msg: Message) {
+    fn dispatch(&mut self, msg: Message) -> Handled {
         self.interrupt.reset();
-        if let Some(args) = self.boot.take() {
-            self.boot(args);
-            if msg.source == 0 && msg.session == 0 && msg.ptype == ptype::SYSTEM && msg.data.is_empty() {
-                return;
+        if let Some(args) = self.boot.take_args() {
+            self.start(args);
+            if Boot::is_boot_message(&msg) {
+                return Handled::Done;
             }
         }
         let Message { source, session, ptype, data } = msg;
         let size = data.len();
-        let request = crate::core::message::is_request(ptype, session);
         let (callback, forward, token) = {
             let mut state = self.ctx.state.borrow_mut();
             let Some(callback) = state.callback else {
@@ -203,14 +201,8 @@ impl Actor for LuaService {
                     self.handle,
                     format!("Drop message from :{source:08x} (type={ptype}, size={size}): no callback"),
                 );
-                if request {
-                    self.node.send_error(self.handle, source, session);
-                }
-                return;
+                return Handled::Failed;
             };
-            if request {
-                state.held.insert(request_key(source, session));
-            }
             let token = state.buffers.insert(data);
             (callback, state.forward, token)
         };
@@ -221,29 +213,26 @@ impl Actor for LuaService {
             let _ = self.ctx.state.borrow_mut().buffers.take(token, None);
         }
         let used = self.lua.used_memory();
-        self.service.counters.memory.store(used as u64, std::sync::atomic::Ordering::Relaxed);
         if used > self.memory_warning {
             self.node.log(self.handle, format!("Memory warning {:.2} M", used as f64 / (1024.0 * 1024.0)));
             while self.memory_warning <= used {
                 self.memory_warning *= 2;
             }
         }
-        if let Some((error, memory)) = failure {
-            let text = if memory {
-                format!("lua memory error : [{source:x} to :{:x} : {session}]", self.handle)
-            } else {
-                format!(
-                    "lua call [{source:x} to :{:x} : {session} msgsz = {size}] error : {error}",
-                    self.handle
-                )
-            };
-            self.node.log(self.handle, text);
-        }
+        let Some((error, memory)) = failure else {
+            return Handled::Done;
+        };
+        let text = if memory {
+            format!("lua memory error : [{source:x} to :{:x} : {session}]", self.handle)
+        } else {
+            format!("lua call [{source:x} to :{:x} : {session} msgsz = {size}] error : {error}", self.handle)
+        };
+        self.node.log(self.handle, text);
+        Handled::Failed
     }
 
-    fn take_held_requests(&mut self) -> Vec<(Handle, i32)> {
-        let mut state = self.ctx.state.borrow_mut();
-        state.held.drain().map(|k| ((k >> 32) as Handle, k as u32 as i32)).collect()
+    fn held(&mut self) -> &mut HeldRequests {
+        &mut self.ctx.state.get_mut().held
     }
 
     fn memory(&self) -> usize {

@@ -15,12 +15,12 @@ use std::sync::Arc;
 
 use mlua::LightUserData;
 use mlua::ffi::{self, lua_State};
-use rustc_hash::FxHashSet;
 
 use super::buffers::{BufferError, Buffers};
 use super::{raw, seri};
-use crate::core::message::{Handle, is_request, ptype};
-use crate::core::node::{Node, SendError};
+use crate::core::message::Handle;
+use crate::core::node::{Dest, Node, SendError};
+use crate::core::requests::HeldRequests;
 use crate::core::service::Service;
 
 /// What the native functions of one VM share with its dispatcher.
@@ -45,13 +45,8 @@ pub(crate) struct VmState {
     pub callback: Option<c_int>,
     /// Forward mode: the dispatcher does not free messages; Lua passes them on or trashes them.
     pub forward: bool,
-    /// Requests received and not yet answered, as `request_key(source, session)`.
-    pub held: FxHashSet<u64>,
-}
-
-#[inline]
-pub(crate) fn request_key(source: Handle, session: i32) -> u64 {
-    ((source as u64) << 32) | session as u32 as u64
+    /// The requests this VM holds (see `core::requests`).
+    pub held: HeldRequests,
 }
 
 /// A native function's failure, raised as a Lua error string once the body has returned.
@@ -84,7 +79,7 @@ impl VmCtx {
                 buffers: Buffers::default(),
                 callback: None,
                 forward: false,
-                held: FxHashSet::default(),
+                held: HeldRequests::default(),
             }),
             main,
         });
@@ -190,18 +185,16 @@ unsafe fn run(state: *mut lua_State, body: impl FnOnce(&VmCtx) -> Outcome) -> c_
 
 #[cold]
 unsafe fn raise_failure(state: *mut lua_State, failure: Failure) -> ! {
-    let mut buf = [0u8; 1024];
-    let text = match &failure {
-        Failure::Text(t) => t.as_bytes(),
-        Failure::Static(t) => t.as_bytes(),
-    };
-    let len = text.len().min(buf.len());
-    buf[..len].copy_from_slice(&text[..len]);
-    drop(failure);
-    // SAFETY: only plain bytes are live on this frame.
-    unsafe {
-        ffi::lua_pushlstring(state, buf.as_ptr().cast(), len);
-        ffi::lua_error(state)
+    // SAFETY: per `run`'s contract; `raise` drops `failure` before Lua unwinds.
+    unsafe { raw::raise(state, failure) }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Text(t) => f.write_str(t),
+            Failure::Static(t) => f.write_str(t),
+        }
     }
 }
 
@@ -284,10 +277,6 @@ unsafe fn send_message(state: *mut lua_State, ctx: &VmCtx, redirect: bool) -> Ou
         let (msg, size) = (arg + 2, arg + 3);
         // The destination is checked before the payload is taken, so a bad address leaves the
         // message with its owner.
-        enum Destination<'a> {
-            Handle(Handle),
-            Name(&'a str),
-        }
         let dest = match ffi::lua_type(state, 1) {
             ffi::LUA_TNUMBER => {
                 let mut isint = 0;
@@ -295,12 +284,12 @@ unsafe fn send_message(state: *mut lua_State, ctx: &VmCtx, redirect: bool) -> Ou
                 if isint == 0 || n <= 0 || n > Handle::MAX as ffi::lua_Integer {
                     return Err(Failure::Text(format!("Invalid service address {}", describe(state, 1))));
                 }
-                Destination::Handle(n as Handle)
+                Dest::Handle(n as Handle)
             }
             ffi::LUA_TSTRING => {
                 let bytes = raw::string_at(state, 1).unwrap_or_default();
                 match std::str::from_utf8(bytes) {
-                    Ok(name) => Destination::Name(name),
+                    Ok(name) => Dest::Name(name),
                     Err(_) => return Err(Failure::Static("invalid service name (not UTF-8)")),
                 }
             }
@@ -321,36 +310,8 @@ unsafe fn send_message(state: *mut lua_State, ctx: &VmCtx, redirect: bool) -> Ou
             }
             _ => return Err(Failure::Text(format!("invalid param {}", raw::type_name(state, msg)))),
         };
-        let node = &*ctx.node;
-        // Unbound global names may be waited for (see Node::send_named).
-        let (sent, dest) = match dest {
-            Destination::Handle(handle) => {
-                (node.send(me, source, handle, ptype, session, data), Some(handle))
-            }
-            Destination::Name(name) => match node.resolve(name) {
-                Some(handle) => (node.send(me, source, handle, ptype, session, data), Some(handle)),
-                None => (node.send_named(me, source, name, ptype, session, data), None),
-            },
-        };
-        if ptype == ptype::RESPONSE || ptype == ptype::ERROR {
-            // Answering a request: it is no longer held, delivered or not (a dead caller waits
-            // for nothing).
-            if session != 0
-                && let Some(dest) = dest
-            {
-                st.held.remove(&request_key(dest, session));
-            }
-        } else if source != me.handle()
-            && is_request(ptype, session)
-            && st.held.remove(&request_key(source, session))
-            && sent.is_err()
-        {
-            // A request redirected on its sender's behalf: the answer is now the new owner's job,
-            // or, when it could not be delivered, ours to give: an error, so the sender does not
-            // wait.
-            drop(st);
-            node.send_error(me.handle(), source, session);
-        }
+        let sent = ctx.node.send(me, &mut st.held, source, dest, ptype, session, data);
+        drop(st);
         match sent {
             Ok(()) => {
                 ffi::lua_pushinteger(state, session as ffi::lua_Integer);

@@ -49,13 +49,16 @@ pub unsafe fn protect<F: FnMut(*mut lua_State) -> c_int>(
     }
 }
 
-/// Raises a Lua error whose value is the formatted message (cut at 1 KiB).
+/// Raises a Lua error whose value is `message`'s text (cut at 1 KiB): the one way native code
+/// raises an error of its own. The text is copied onto this frame and `message` is dropped
+/// before Lua unwinds, so an owned message (a `String`) is not leaked.
 ///
 /// # Safety
 /// Runs inside a Lua call on `state`; the caller's frames own nothing with a destructor.
-pub unsafe fn raise(state: *mut lua_State, message: fmt::Arguments<'_>) -> ! {
+pub unsafe fn raise(state: *mut lua_State, message: impl fmt::Display) -> ! {
     let mut text = FixedText { buf: [0; 1024], len: 0 };
-    let _ = fmt::write(&mut text, message);
+    let _ = fmt::write(&mut text, format_args!("{message}"));
+    drop(message);
     // SAFETY: per the contract; `text` is plain bytes on this frame.
     unsafe {
         ffi::lua_pushlstring(state, text.buf.as_ptr().cast(), text.len);
@@ -63,7 +66,8 @@ pub unsafe fn raise(state: *mut lua_State, message: fmt::Arguments<'_>) -> ! {
     }
 }
 
-/// Raises the error value on top of the stack (left there by a failed [`protect`]).
+/// Raises the error value on top of the stack (left there by a failed [`protect`] or
+/// `lua_pcall`).
 ///
 /// # Safety
 /// As [`raise`].

@@ -4,13 +4,13 @@
 //! Life of a guest:
 //! 1. launch (on the launching thread): the module is instantiated (its start section, if any,
 //!    runs with the fuel budget) and a boot message is queued;
-//! 2. the boot message runs `skybox_start(args)`, then tells `.launcher` (TEXT "" = started,
-//!    "ERROR" = failed) so that a pending `skynet.newservice` returns;
+//! 2. the boot message runs `skybox_start(args)`, then tells the launcher how it went (see
+//!    `boot`), so that a pending `skynet.newservice` returns;
 //! 3. each message: a fresh fuel budget, the payload copied into a block from `skybox_alloc` (or
 //!    held by handle for forward-mode types), then `skybox_dispatch`;
-//! 4. a trap (out of fuel, memory exhausted, a bug, an interrupt) kills the guest through
-//!    `Node::kill`, with one log line; the requests it held fail for their callers when the
-//!    node reaps it.
+//! 4. a trap (out of fuel, stopped by an epoch interrupt, memory exhausted, a bug) kills the
+//!    guest through `Node::kill`, with one log line; the requests it held fail for their
+//!    callers when the node reaps it (see `core::requests`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,9 +24,11 @@ use super::modules::{Compiled, Ready};
 use super::report::{Death, Fuel, Phase, error_line};
 use super::settings::{DEFAULT_FUEL, LaunchSpec};
 use super::state::GuestState;
-use crate::core::message::{Handle, Message, is_request, ptype};
+use crate::boot::Boot;
+use crate::core::message::{Handle, Message};
 use crate::core::node::Node;
-use crate::core::service::{Actor, Interrupter, Service};
+use crate::core::requests::HeldRequests;
+use crate::core::service::{Actor, Handled, Interrupter, Service};
 
 /// Interrupts a running guest from another thread (SIGNAL, the endless-loop monitor, the node's
 /// stop): sets the flag and advances the engine's epoch, so the guest's epoch check sees the flag
@@ -67,8 +69,8 @@ pub struct WasmGuest {
     fuel: u64,
     metering: bool,
     interrupt: Arc<Interrupt>,
-    /// The launch arguments, until `skybox_start` has run.
-    boot: Option<String>,
+    /// The start: `skybox_start` runs with the launch arguments on the first message.
+    boot: Boot,
     dead: bool,
 }
 
@@ -173,8 +175,6 @@ impl WasmGuest {
         store.data_mut().memory = Some(memory);
         store.data_mut().instantiated = true;
         service.set_interrupter(interrupt.clone());
-        // The boot message: `skybox_start` runs when the service first gets a worker.
-        service.mailbox.push(Message { source: 0, session: 0, ptype: ptype::SYSTEM, data: Vec::new() });
         Ok(WasmGuest {
             store,
             memory,
@@ -185,7 +185,8 @@ impl WasmGuest {
             fuel,
             metering,
             interrupt,
-            boot: Some(spec.args.to_string()),
+            // `skybox_start` runs when the service first gets a worker.
+            boot: Boot::queue(node, service, spec.args),
             dead: false,
         })
     }
@@ -208,22 +209,14 @@ impl WasmGuest {
         self.store.data_mut().limiter.take_refused();
     }
 
-    /// Runs `skybox_start(args)` and reports the outcome to `.launcher`.
-    fn boot(&mut self, args: String) {
+    /// Runs `skybox_start(args)` and tells the launcher how it went.
+    fn start(&mut self, args: String) {
         self.begin_call();
         let result = self.start_call(&args);
-        let text: &[u8] = match result {
-            Ok(()) => b"",
-            Err(err) => {
-                self.die(Phase::Start, &err);
-                b"ERROR"
-            }
-        };
-        let node = self.node().clone();
-        if let Some(launcher) = node.resolve(".launcher") {
-            let msg = Message { source: self.handle(), session: 0, ptype: ptype::TEXT, data: text.to_vec() };
-            let _ = node.push(launcher, msg);
+        if let Err(err) = &result {
+            self.die(Phase::Start, err);
         }
+        self.boot.report(result.is_ok());
     }
 
     fn start_call(&mut self, args: &str) -> wasmtime::Result<()> {
@@ -253,11 +246,11 @@ impl WasmGuest {
     }
 
     /// Hands one message to `skybox_dispatch`.
-    fn deliver(&mut self, msg: Message) {
+    fn deliver(&mut self, msg: Message) -> Handled {
         let Message { source, session, ptype, data } = msg;
         let size = data.len();
         let Ok(size32) = i32::try_from(size) else {
-            return self.refuse(source, ptype, session, size, "larger than 2 GiB");
+            return self.refuse(source, ptype, size, "larger than 2 GiB");
         };
         self.begin_call();
         let (ptr, handle) = if self.store.data().is_forward(ptype) {
@@ -265,52 +258,40 @@ impl WasmGuest {
             if st.held.bytes().saturating_add(size).saturating_add(super::held::ENTRY_OVERHEAD)
                 > st.limiter.cap()
             {
-                return self.refuse(source, ptype, session, size, "held messages would pass the memory cap");
+                return self.refuse(source, ptype, size, "held messages would pass the memory cap");
             }
-            let st = self.store.data_mut();
-            st.received(source, ptype, session);
-            (0, st.held.insert(data))
+            (0, self.store.data_mut().held.insert(data))
+        } else if size == 0 {
+            (0, 0)
         } else {
-            self.store.data_mut().received(source, ptype, session);
-            if size == 0 {
-                (0, 0)
-            } else {
-                match self.copy_in(&data) {
-                    Ok(0) => {
-                        if is_request(ptype, session) {
-                            self.store.data_mut().requests.remove(&(source, session));
-                        }
-                        return self.refuse(source, ptype, session, size, "skybox_alloc returned 0");
-                    }
-                    Ok(ptr) => (ptr, 0),
-                    Err(err) => return self.die(Phase::Alloc, &err),
-                }
+            match self.copy_in(&data) {
+                Ok(0) => return self.refuse(source, ptype, size, "skybox_alloc returned 0"),
+                Ok(ptr) => (ptr, 0),
+                Err(err) => return self.die(Phase::Alloc, &err),
             }
         };
         let args = (i32::from(ptype), session, source as i32, ptr, size32, handle);
-        if let Err(err) = self.dispatch.call(&mut self.store, args) {
-            self.die(Phase::Dispatch, &err);
+        match self.dispatch.call(&mut self.store, args) {
+            Ok(()) => Handled::Done,
+            Err(err) => self.die(Phase::Dispatch, &err),
         }
     }
 
-    /// Drops a message the guest cannot take; a request fails for its caller.
-    fn refuse(&mut self, source: Handle, ptype: u8, session: i32, size: usize, why: &str) {
-        let node = self.node().clone();
-        node.log(
+    /// Drops a message the guest cannot take (a request then fails for its caller).
+    fn refuse(&mut self, source: Handle, ptype: u8, size: usize, why: &str) -> Handled {
+        self.node().log(
             self.handle(),
             format!(
                 "wasm guest '{}' dropped a message from :{source:08x} (type {ptype}, {size} bytes): {why}",
                 self.name
             ),
         );
-        if is_request(ptype, session) {
-            node.send_error(self.handle(), source, session);
-        }
+        Handled::Failed
     }
 
     /// Kills the guest after a trap: one log line, then `Node::kill` (its queued requests bounce
     /// now; the requests it held fail when the worker reaps it after this message).
-    fn die(&mut self, phase: Phase, err: &wasmtime::Error) {
+    fn die(&mut self, phase: Phase, err: &wasmtime::Error) -> Handled {
         self.dead = true;
         let refused = self.store.data_mut().limiter.take_refused();
         let left = self.store.get_fuel().unwrap_or(0);
@@ -333,6 +314,7 @@ impl WasmGuest {
         .line();
         st.node.log(st.handle, line);
         st.node.kill(st.handle);
+        Handled::Failed
     }
 }
 
@@ -355,34 +337,32 @@ fn exports(
 }
 
 impl Actor for WasmGuest {
-    fn dispatch(&mut self, msg: Message) {
+    fn dispatch(&mut self, msg: Message) -> Handled {
         if self.dead {
-            if msg.is_request() {
-                self.node().send_error(self.handle(), msg.source, msg.session);
-            }
-            return;
+            return Handled::Failed;
         }
         self.interrupt.flag.store(false, Ordering::Release);
-        if let Some(args) = self.boot.take() {
-            self.boot(args);
-            if msg.source == 0 && msg.session == 0 && msg.ptype == ptype::SYSTEM && msg.data.is_empty() {
-                if !self.dead && self.store.data().exit {
+        if let Some(args) = self.boot.take_args() {
+            self.start(args);
+            if self.dead {
+                return Handled::Failed;
+            }
+            if Boot::is_boot_message(&msg) {
+                if self.store.data().exit {
                     self.exit();
                 }
-                return;
-            }
-            if self.dead {
-                return self.dispatch(msg);
+                return Handled::Done;
             }
         }
-        self.deliver(msg);
+        let handled = self.deliver(msg);
         if !self.dead && self.store.data().exit {
             self.exit();
         }
+        handled
     }
 
-    fn take_held_requests(&mut self) -> Vec<(Handle, i32)> {
-        self.store.data_mut().requests.drain().collect()
+    fn held(&mut self) -> &mut HeldRequests {
+        &mut self.store.data_mut().requests
     }
 
     fn memory(&self) -> usize {

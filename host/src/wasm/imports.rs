@@ -12,10 +12,11 @@
 
 use wasmtime::{Caller, Engine, Extern, Linker, Memory};
 
-use super::abi::{self, AbiError, MODULE, SESSION_NEW, ptype_arg, to_code};
+use super::abi::{self, AbiError, MODULE, NEW_SESSION, ptype_arg, to_code};
 use super::memory;
 use super::state::GuestState;
 use crate::core::message::Handle;
+use crate::core::node::Dest;
 
 type Ctx<'a> = Caller<'a, GuestState>;
 
@@ -23,20 +24,20 @@ type Ctx<'a> = Caller<'a, GuestState>;
 pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<GuestState>> {
     let mut l = Linker::new(engine);
     l.func_wrap(MODULE, "send", |mut c: Ctx, dest: i32, ptype: i32, session: i32, ptr: i32, size: i32| {
-        to_code(send_bytes(&mut c, Dest::Handle(dest), 0, ptype, session, ptr, size))
+        to_code(send_bytes(&mut c, GuestDest::Handle(dest), 0, ptype, session, ptr, size))
     })?;
     l.func_wrap(
         MODULE,
         "send_name",
         |mut c: Ctx, name_ptr: i32, name_len: i32, ptype: i32, session: i32, ptr: i32, size: i32| {
-            to_code(send_bytes(&mut c, Dest::Name(name_ptr, name_len), 0, ptype, session, ptr, size))
+            to_code(send_bytes(&mut c, GuestDest::Name(name_ptr, name_len), 0, ptype, session, ptr, size))
         },
     )?;
     l.func_wrap(
         MODULE,
         "redirect",
         |mut c: Ctx, dest: i32, source: i32, ptype: i32, session: i32, ptr: i32, size: i32| {
-            to_code(send_bytes(&mut c, Dest::Handle(dest), source, ptype, session, ptr, size))
+            to_code(send_bytes(&mut c, GuestDest::Handle(dest), source, ptype, session, ptr, size))
         },
     )?;
     l.func_wrap(
@@ -109,77 +110,51 @@ fn guest_memory(c: &mut Ctx) -> Result<Memory, AbiError> {
 }
 
 /// A `session` argument: 0 (one-way), > 0 (as given), -1 (a new one).
-fn session_arg(c: &Ctx, session: i32) -> Result<i32, AbiError> {
+fn session_arg(st: &GuestState, session: i32) -> Result<i32, AbiError> {
     match session {
-        SESSION_NEW => Ok(c.data().service.new_session()),
+        NEW_SESSION => Ok(st.service.new_session()),
         s if s >= 0 => Ok(s),
         _ => Err(AbiError::Arg),
     }
 }
 
-/// A `source` argument: 0 means the guest itself.
-fn source_arg(c: &Ctx, source: i32) -> Handle {
-    if source == 0 { c.data().handle } else { source as Handle }
-}
-
 /// A destination as the guest gave it (not yet checked).
-enum Dest {
+enum GuestDest {
     Handle(i32),
     /// A name (`.name`, `:0000000a`, a global `NAME`) in guest memory.
     Name(i32, i32),
 }
 
-/// Where a message goes: a non-zero handle (live or not), or a name that resolves to nothing
-/// yet.
-enum Target {
-    Handle(Handle),
-    Unbound(String),
-}
-
-fn resolve(c: &mut Ctx, dest: Dest) -> Result<Target, AbiError> {
-    match dest {
-        Dest::Handle(0) => Err(AbiError::Dest),
-        Dest::Handle(h) => Ok(Target::Handle(h as Handle)),
-        Dest::Name(ptr, len) => {
-            let m = guest_memory(c)?;
-            let name = memory::read_str(m.data(&*c), ptr, len)?;
-            Ok(match c.data().node.resolve(name) {
-                Some(0) => return Err(AbiError::Dest),
-                Some(h) => Target::Handle(h),
-                None => Target::Unbound(name.to_string()),
-            })
-        }
-    }
-}
-
-/// Sends `data` (already owned by the host) and keeps the held-request bookkeeping.
+/// Sends `data` (owned by the host from here on) through the node's send path, which keeps
+/// the guest's held requests (`core::requests`). `mem` is the guest's memory, for a name.
+#[allow(clippy::too_many_arguments)]
 fn deliver(
-    c: &mut Ctx,
-    dest: Target,
-    source: Handle,
+    mem: &[u8],
+    st: &mut GuestState,
+    dest: GuestDest,
+    source: i32,
     ptype: u8,
     session: i32,
     data: Vec<u8>,
 ) -> Result<i32, AbiError> {
-    let st = c.data_mut();
-    let sent = match dest {
-        Target::Handle(dest) => {
-            st.sending(source, dest, ptype, session);
-            st.node.send(&st.service, source, dest, ptype, session, data)
-        }
-        // A global name nobody bound yet: the node may hold the message until it is bound.
-        Target::Unbound(name) => {
-            st.sending(source, 0, ptype, session);
-            st.node.send_named(&st.service, source, &name, ptype, session, data)
-        }
+    let dest = match dest {
+        GuestDest::Handle(0) => return Err(AbiError::Dest),
+        GuestDest::Handle(h) => Dest::Handle(h as Handle),
+        GuestDest::Name(ptr, len) => Dest::Name(memory::read_str(mem, ptr, len)?),
     };
-    sent.map(|()| session).map_err(|_| AbiError::Dest)
+    let session = session_arg(st, session)?;
+    // A `source` of 0 means the guest itself.
+    let source = if source == 0 { st.handle } else { source as Handle };
+    let GuestState { node, service, requests, .. } = st;
+    node.send(service, requests, source, dest, ptype, session, data)
+        .map(|()| session)
+        .map_err(|_| AbiError::Dest)
 }
 
 /// `send`, `send_name`, `redirect`: the payload is copied out of guest memory.
 fn send_bytes(
     c: &mut Ctx,
-    dest: Dest,
+    dest: GuestDest,
     source: i32,
     ptype: i32,
     session: i32,
@@ -187,15 +162,13 @@ fn send_bytes(
     size: i32,
 ) -> Result<i32, AbiError> {
     let ptype = ptype_arg(ptype)?;
-    if session < SESSION_NEW {
+    if session < NEW_SESSION {
         return Err(AbiError::Arg);
     }
     let m = guest_memory(c)?;
-    let data = memory::read(m.data(&*c), ptr, size)?.to_vec();
-    let dest = resolve(c, dest)?;
-    let session = session_arg(c, session)?;
-    let source = source_arg(c, source);
-    deliver(c, dest, source, ptype, session, data)
+    let (mem, st) = m.data_and_store_mut(&mut *c);
+    let data = memory::read(mem, ptr, size)?.to_vec();
+    deliver(mem, st, dest, source, ptype, session, data)
 }
 
 /// `forward`: the held payload moves into the message. The handle is consumed whatever the
@@ -203,13 +176,10 @@ fn send_bytes(
 fn forward(c: &mut Ctx, dest: i32, source: i32, ptype: i32, session: i32, msg: i32) -> Result<i32, AbiError> {
     let data = c.data_mut().held.take(msg)?;
     let ptype = ptype_arg(ptype)?;
-    if session < SESSION_NEW {
+    if session < NEW_SESSION {
         return Err(AbiError::Arg);
     }
-    let dest = resolve(c, Dest::Handle(dest))?;
-    let session = session_arg(c, session)?;
-    let source = source_arg(c, source);
-    deliver(c, dest, source, ptype, session, data)
+    deliver(&[], c.data_mut(), GuestDest::Handle(dest), source, ptype, session, data)
 }
 
 fn msg_read(c: &mut Ctx, msg: i32, offset: i32, ptr: i32, len: i32) -> Result<i32, AbiError> {

@@ -13,7 +13,7 @@
 //! and, through [`WasmRuntime::lua_fallback`], makes `snlua NAME` launch the wasm module NAME
 //! when there is no Lua service of that name, so `skynet.newservice(name)` finds guests too.
 
-pub mod abi;
+pub(crate) mod abi;
 mod dense;
 mod disk;
 mod engine;

@@ -1,0 +1,113 @@
+//! The worker loop: take a service (the run-next slot first, then the global queue, else wait),
+//! run a batch of its messages, requeue it if work is left.
+//!
+//! The worker applies the core's part of the request rule (see `requests`): it records each
+//! request before the runtime sees it, and answers it with ERROR when the runtime could not run
+//! a handler for it.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use super::mailbox::Popped;
+use super::monitor::WorkerSlot;
+use super::node::Node;
+use super::scheduler;
+use super::service::{Handled, Service};
+
+/// Worker `index`'s thread, until the node stops.
+pub(super) fn run(node: &Arc<Node>, index: usize) {
+    let run_next = &node.run_next[index];
+    scheduler::enter_worker(run_next);
+    let weight = scheduler::worker_weight(index);
+    let slot = &node.workers[index];
+    let mut streak = 0;
+    while !node.is_stopping() {
+        let next = match run_next.take() {
+            Some(service) if streak < scheduler::RUN_NEXT_STREAK || node.global.is_empty() => {
+                streak += 1;
+                Some(service)
+            }
+            Some(service) => {
+                // Others have waited long enough: to the back of the queue.
+                node.global.push(service);
+                streak = 0;
+                node.global.pop()
+            }
+            None => {
+                streak = 0;
+                node.global.pop()
+            }
+        };
+        let next = next.or_else(|| node.global.idle(|| node.is_stopping(), || steal(node, index)));
+        if let Some(service) = next {
+            run_batch(node, service, weight, slot);
+        }
+    }
+}
+
+/// Another worker's run-next service, for a worker about to sleep.
+fn steal(node: &Node, thief: usize) -> Option<Arc<Service>> {
+    node.run_next.iter().enumerate().filter(|&(i, _)| i != thief).find_map(|(_, slot)| slot.take())
+}
+
+/// Runs a batch of `service`'s messages, then requeues it if it still has work.
+fn run_batch(node: &Node, service: Arc<Service>, weight: i8, worker: &WorkerSlot) {
+    if service.is_closed() {
+        node.reap(&service);
+        return;
+    }
+    let mut slot = service.actor.lock();
+    let Some(actor) = slot.as_mut() else {
+        return;
+    };
+    let me = service.handle();
+    let counters = &service.counters;
+    let mut budget = 0;
+    let mut first = true;
+    // Messages left after the last one popped; `None` once the mailbox was found empty (it is
+    // unscheduled then, and the next push schedules it again).
+    let mut left: Option<usize>;
+    loop {
+        let Some(Popped { msg, remaining, overload }) = service.mailbox.pop() else {
+            left = None;
+            break;
+        };
+        if first {
+            budget = scheduler::batch_size(weight, remaining + 1);
+            first = false;
+        }
+        left = Some(remaining);
+        if let Some(len) = overload {
+            node.log(me, format!("May overload, message queue length = {len}"));
+        }
+        counters.messages_in.fetch_add(1, Ordering::Relaxed);
+        service.log_message(&msg, &node.clock);
+        let request = actor.held().received(&msg);
+        let started = node.clock.hpc();
+        counters.running_since.store(started, Ordering::Relaxed);
+        worker.begin(msg.source, me, started);
+        let handled = actor.dispatch(msg);
+        worker.end();
+        counters.running_since.store(0, Ordering::Relaxed);
+        counters.busy_ns.fetch_add(node.clock.hpc().saturating_sub(started), Ordering::Relaxed);
+        if handled == Handled::Failed
+            && let Some((source, session)) = request
+            && actor.held().take(source, session)
+        {
+            node.send_error(me, source, session);
+        }
+        budget -= 1;
+        if budget == 0 || service.is_closed() || node.is_stopping() {
+            break;
+        }
+    }
+    counters.memory.store(actor.memory() as u64, Ordering::Relaxed);
+    drop(slot);
+    if service.is_closed() {
+        node.reap(&service);
+    } else if let Some(left) = left
+        && (left > 0 || !service.mailbox.unschedule_if_empty())
+    {
+        node.global.push(service);
+    }
+}
