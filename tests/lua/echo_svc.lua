@@ -256,6 +256,14 @@ function CMD.relay(path, idx, value)
 	return skynet.call(path[idx], "lua", "relay", path, idx + 1, value + 1)
 end
 
+-- A fork that fails while this handler sleeps: the callback fails after the fork, but this
+-- request still belongs to its live handler, which answers it.
+function CMD.fork_fails_then(value)
+	skynet.fork(function() error("echo_svc: the fork fails") end)
+	skynet.sleep(5)
+	return value
+end
+
 skynet.start(function()
 	skynet.info_func(function(...)
 		return { name = "echo_svc", label = label, args = table.pack(...) }

@@ -43,6 +43,12 @@ t.test("an error in a send handler does not stop the service", function()
 	t.eq(skynet.call(e, "lua", "echo", 1), 1)
 end)
 
+t.test("a fork failing while a handler sleeps does not fail that handler's request", function()
+	local e = skynet.newservice("echo_svc")
+	t.eq(skynet.call(e, "lua", "fork_fails_then", "answered"), "answered")
+	t.eq(skynet.call(e, "lua", "echo", "alive"), "alive")
+end)
+
 t.test("a call to an address that never existed raises at once", function()
 	local dt = t.timed(function()
 		t.raises(function() skynet.call(0x00fffff0, "lua", "echo", 1) end, "invalid address")

@@ -17,9 +17,9 @@ use super::requests::HeldRequests;
 pub enum Handled {
     /// The handler ran (whatever it answered).
     Done,
-    /// The runtime could not run a handler for it (no handler, a Lua callback that raised, a
-    /// payload the guest had no room for, a trap): if the message was a request and nothing
-    /// answered it, the core answers ERROR (see `requests`).
+    /// The runtime could not run a handler for it, or lost it (no handler, a Lua callback out
+    /// of memory, a payload the guest had no room for, a trap): if the message was a request
+    /// and nothing answered it, the core answers ERROR (see `requests`).
     Failed,
 }
 

@@ -54,6 +54,8 @@ pub struct LuaService {
     boot: Boot,
     /// The next heap size to warn about (32 MiB, then each doubling), as skynet's snlua does.
     memory_warning: usize,
+    /// The VM's memory limit in bytes (`lua_memlimit`, `skynet.memlimit`), 0 for none.
+    memory_limit: usize,
 }
 
 /// As snlua: every resume goes through the profiler, whichever loader runs.
@@ -92,13 +94,14 @@ impl LuaService {
             globals.set("LUA_PRELOAD", preload)?;
         }
         // The config default; skynet.memlimit in the service may still lower or raise it.
+        let mut memory_limit = 0;
         if let Some(limit) = node.getenv("lua_memlimit") {
-            let bytes: usize = limit
+            memory_limit = limit
                 .trim()
                 .parse()
                 .with_context(|| format!("lua_memlimit must be a byte count, got {limit}"))?;
-            if bytes > 0 {
-                lua.set_memory_limit(bytes)?;
+            if memory_limit > 0 {
+                lua.set_memory_limit(memory_limit)?;
             }
         }
         Ok(LuaService {
@@ -110,11 +113,12 @@ impl LuaService {
             // The loader runs when the service first gets a worker.
             boot: Boot::queue(node, service, args),
             memory_warning: FIRST_MEMORY_WARNING,
+            memory_limit,
         })
     }
 
     /// Runs the loader with `"name arg1 arg2 ..."`, as snlua does.
-    fn run_loader(&self, args: &str) -> anyhow::Result<()> {
+    fn run_loader(&mut self, args: &str) -> anyhow::Result<()> {
         PROFILE_RESUME.source().load(&self.lua)?.call::<()>(())?;
         let loader = match self.node.getenv("lualoader") {
             Some(path) => {
@@ -128,8 +132,9 @@ impl LuaService {
         // skynet.memlimit(bytes) leaves the limit in the registry for the host to apply.
         if let Ok(Some(limit)) = self.lua.named_registry_value::<Option<i64>>("memlimit")
             && limit > 0
+            && self.lua.set_memory_limit(limit as usize).is_ok()
         {
-            let _ = self.lua.set_memory_limit(limit as usize);
+            self.memory_limit = limit as usize;
         }
         Ok(())
     }
@@ -162,6 +167,16 @@ impl LuaService {
                 // A step with no debt is a young collection in generational mode.
                 mlua::ffi::lua_gc(state, mlua::ffi::LUA_GCSTEP, 0, 0);
             });
+        }
+    }
+
+    /// After a failed callback near the memory limit, a full collection: what the failed
+    /// handler built is garbage by now, but Lua does not collect when a failed call's stack has
+    /// to grow back (`luaD_reallocstack` runs with emergency collections off), so without this
+    /// every later message could fail for memory that is free to take back.
+    fn collect_after_failure(&self) {
+        if self.memory_limit > 0 && self.lua.used_memory() >= self.memory_limit / 2 {
+            let _ = self.lua.gc_collect();
         }
     }
 }
@@ -212,6 +227,9 @@ impl Actor for LuaService {
             // Already gone if Lua sent it on or trashed it.
             let _ = self.ctx.state.borrow_mut().buffers.take(token, None);
         }
+        if failure.is_some() {
+            self.collect_after_failure();
+        }
         let used = self.lua.used_memory();
         if used > self.memory_warning {
             self.node.log(self.handle, format!("Memory warning {:.2} M", used as f64 / (1024.0 * 1024.0)));
@@ -228,7 +246,10 @@ impl Actor for LuaService {
             format!("lua call [{source:x} to :{:x} : {session} msgsz = {size}] error : {error}", self.handle)
         };
         self.node.log(self.handle, text);
-        Handled::Failed
+        // An error the library let escape is its own to answer (it may come from another thread
+        // than this message's, whose handler can still be running); out of memory, the library
+        // may have failed before it could answer or even start a handler.
+        if memory { Handled::Failed } else { Handled::Done }
     }
 
     fn held(&mut self) -> &mut HeldRequests {
