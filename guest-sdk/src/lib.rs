@@ -55,6 +55,7 @@
 pub mod abi;
 mod call;
 pub mod codec;
+pub mod socket;
 mod debug;
 mod error;
 mod export;

@@ -6,6 +6,7 @@
 //! - [`native`]: services skynet writes in C (the harbor of a standalone node).
 //! - [`wasm`]: a service as a wasm guest (wasmtime), with fuel and memory limits, on the same
 //!   message ABI (`guest-sdk/ABI.md`).
+//! - `socket`: the socket thread and its seam to the core (skynet's socket server).
 //! - `boot`: how a service of any runtime starts and tells the launcher.
 //! - [`config`]: skynet-style config files.
 //! - [`launch`]: starting a node from a config (what `skybox run` does).
@@ -16,5 +17,6 @@ pub mod core;
 pub mod launch;
 pub mod lua;
 pub mod native;
+mod socket;
 pub(crate) mod sync;
 pub mod wasm;

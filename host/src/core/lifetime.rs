@@ -51,6 +51,9 @@ impl Node {
             self.bounce(handle, msg);
         }
         self.reap(&service);
+        for hook in self.exit_hooks.read().iter() {
+            hook(handle);
+        }
         let monitor = self.monitor_exit.load(Ordering::Relaxed);
         if monitor != 0 && monitor != handle {
             let _ = self.push(

@@ -9,6 +9,7 @@
 //! workers; a monitor thread (when `endless` is set) watches for endless loops; the main thread
 //! waits in [`Node::wait`] until an abort or until no service is left.
 
+use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, Ordering};
@@ -34,6 +35,9 @@ use super::timer::{Clock, Timeouts};
 /// Builds the runtime of a newly registered service from its launch arguments.
 pub type RuntimeFactory =
     Box<dyn Fn(&Arc<Node>, &Arc<Service>, &str) -> anyhow::Result<Box<dyn Actor>> + Send + Sync>;
+
+/// Told of every service that exits (e.g. the socket thread closing what it owned).
+pub type ExitHook = Box<dyn Fn(Handle) + Send + Sync>;
 
 /// How a node is set up; everything else comes from the environment (config keys).
 pub struct NodeConfig {
@@ -105,6 +109,9 @@ pub struct Node {
     /// Blocking work off the workers; started on first use.
     blocking: OnceLock<BlockingPool>,
     endless: Option<Duration>,
+    /// Subsystems beside the core (the socket thread), one of each type, built on first use.
+    subsystems: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+    pub(super) exit_hooks: RwLock<Vec<ExitHook>>,
 }
 
 impl Node {
@@ -133,12 +140,34 @@ impl Node {
             run_next: (0..threads).map(|_| RunNext::default()).collect(),
             blocking: OnceLock::new(),
             endless: config.endless.filter(|d| !d.is_zero()),
+            subsystems: Mutex::new(HashMap::new()),
+            exit_hooks: RwLock::new(Vec::new()),
         }))
     }
 
     /// Makes `LAUNCH "name ..."` build services with `factory` (e.g. "snlua").
     pub fn register_runtime(&self, name: &str, factory: RuntimeFactory) {
         self.runtimes.write().insert(name.to_string(), factory);
+    }
+
+    /// The node's subsystem of type `T` (one per node), built by `make` on first use. A
+    /// subsystem lives beside the core and reaches it through the node's public operations.
+    pub fn subsystem<T: Any + Send + Sync>(
+        self: &Arc<Self>,
+        make: impl FnOnce(&Arc<Node>) -> anyhow::Result<Arc<T>>,
+    ) -> anyhow::Result<Arc<T>> {
+        let mut subsystems = self.subsystems.lock();
+        if let Some(existing) = subsystems.get(&TypeId::of::<T>()) {
+            return Ok(existing.clone().downcast::<T>().expect("keyed by its type"));
+        }
+        let made = make(self)?;
+        subsystems.insert(TypeId::of::<T>(), made.clone());
+        Ok(made)
+    }
+
+    /// Calls `hook` with the address of every service that exits from now on.
+    pub fn on_exit(&self, hook: ExitHook) {
+        self.exit_hooks.write().push(hook);
     }
 
     /// Starts the workers, the timer and (with an `endless` limit) the monitor.
