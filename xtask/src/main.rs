@@ -47,6 +47,9 @@ fn test(root: &Path) -> anyhow::Result<()> {
     // The host's tests load target/guests/*.wasm.
     guests::build(root)?;
     cargo(root, &["test", "--workspace"])?;
+    // The model tests of the lock-free parts (host/src/sync.rs): loom explores their
+    // interleavings, each model within a preemption bound that keeps this step near a minute.
+    cargo(root, &["test", "-p", "skybox", "--features", "loom", "--lib", "loom"])?;
     // The guests' unit tests run natively, under the SDK's mock host, with the normal toolchain
     // (in a target dir of their own: the guests are another workspace).
     let native = guests::target_dir(root).join("guests-native");

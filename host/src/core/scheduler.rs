@@ -17,15 +17,16 @@
 //! tick (a worker stuck in a long message, or a long batch) to the global queue.
 
 use std::cell::Cell;
+use std::marker::PhantomData;
 use std::ptr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crossbeam::queue::SegQueue;
-use parking_lot::{Condvar, Mutex};
 
 use super::service::Service;
+// loom's atomics and locks in the model tests (see `crate::sync`).
+use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering};
 
 thread_local! {
     static ON_WORKER: Cell<bool> = const { Cell::new(false) };
@@ -45,20 +46,33 @@ pub fn enter_worker(run_next: &RunNext) {
 /// How many times in a row a worker takes its run-next slot while the global queue has work.
 pub const RUN_NEXT_STREAK: u32 = 32;
 
-/// A worker's run-next slot: at most one service, owned through the pointer.
+/// A worker's run-next slot: at most one service, owned through the pointer. Its owner worker
+/// puts and takes; idle workers (thieves) and the timer take. Generic only for the model tests,
+/// which put stand-in services.
 ///
 /// Invariant: a non-null `service` came from `Arc::into_raw` and is owned by the slot; every
-/// access is a swap, so exactly one party takes it back.
-#[derive(Default)]
-pub struct RunNext {
-    service: AtomicPtr<Service>,
-    /// The queue's tick when the service was put (see [`GlobalQueue::advance_tick`]).
+/// access that changes it is a swap, so exactly one party takes each service back (a put's
+/// displaced service, a take, or the drop), whatever the interleaving. The swaps are AcqRel: the
+/// taker sees everything done to the service before it was put.
+pub struct RunNext<T = Service> {
+    service: AtomicPtr<T>,
+    /// The queue's tick when the service was put (see [`GlobalQueue::advance_tick`]). A hint
+    /// only: read apart from `service`, it may belong to the previous service, which at worst
+    /// makes the timer move a service one tick early or late.
     since: AtomicU64,
+    /// The slot owns an `Arc<T>` and hands it to other threads: Send and Sync as that is.
+    _owns: PhantomData<Arc<T>>,
 }
 
-impl RunNext {
+impl<T> Default for RunNext<T> {
+    fn default() -> Self {
+        RunNext { service: AtomicPtr::default(), since: AtomicU64::default(), _owns: PhantomData }
+    }
+}
+
+impl<T> RunNext<T> {
     /// Puts `service` in the slot at `tick` and returns the service it displaces.
-    pub fn put(&self, service: Arc<Service>, tick: u64) -> Option<Arc<Service>> {
+    pub fn put(&self, service: Arc<T>, tick: u64) -> Option<Arc<T>> {
         self.since.store(tick, Ordering::Relaxed);
         let old = self.service.swap(Arc::into_raw(service).cast_mut(), Ordering::AcqRel);
         // SAFETY: per the invariant, a non-null pointer is an owned Arc, now ours.
@@ -71,12 +85,12 @@ impl RunNext {
 
     /// Takes the service if it has waited since before tick `before` (the timer, for a worker
     /// busy with a long message or a long batch).
-    pub fn take_older(&self, before: u64) -> Option<Arc<Service>> {
+    pub fn take_older(&self, before: u64) -> Option<Arc<T>> {
         if self.since.load(Ordering::Relaxed) < before { self.take() } else { None }
     }
 
     /// Takes the service out of the slot (the owner, a thief or the timer).
-    pub fn take(&self) -> Option<Arc<Service>> {
+    pub fn take(&self) -> Option<Arc<T>> {
         if self.service.load(Ordering::Relaxed).is_null() {
             return None;
         }
@@ -86,7 +100,7 @@ impl RunNext {
     }
 }
 
-impl Drop for RunNext {
+impl<T> Drop for RunNext<T> {
     fn drop(&mut self) {
         drop(self.take());
     }
@@ -108,14 +122,58 @@ pub fn worker_weight(index: usize) -> i8 {
     WEIGHTS.get(index).copied().unwrap_or(0)
 }
 
+/// The count of sleeping workers, and the lock and condition variable they sleep on.
+///
+/// The protocol against lost wake-ups: a thread that makes work visible (with a SeqCst write,
+/// like `SegQueue::push`'s) then calls [`Sleepers::any`], a SeqCst load; a worker going to sleep
+/// counts itself in with a SeqCst increment, then checks for work (a SeqCst read) before it waits.
+/// Of the two SeqCst writes, one comes first: either the worker sees the work, or the waker sees
+/// the worker counted in; it then takes the lock, which the worker holds from counting in until
+/// it waits, so its notification finds the worker waiting. On the waker's hot path this costs one
+/// load when nobody sleeps. The model tests check the protocol (`mod loom_tests`).
+#[derive(Default)]
+pub(crate) struct Sleepers {
+    count: AtomicUsize,
+    lock: Mutex<()>,
+    wake: Condvar,
+}
+
+impl Sleepers {
+    /// Whether a worker may be asleep (or about to sleep): call after making work visible.
+    #[inline]
+    pub(crate) fn any(&self) -> bool {
+        self.count.load(Ordering::SeqCst) > 0
+    }
+
+    pub(crate) fn wake_one(&self) {
+        let _guard = self.lock.lock();
+        self.wake.notify_one();
+    }
+
+    pub(crate) fn wake_all(&self) {
+        let _guard = self.lock.lock();
+        self.wake.notify_all();
+    }
+
+    /// Sleeps until woken or for `limit`, unless `ready` (checked once counted in) says there is
+    /// work (or a reason to stop). A wake-up may be for another sleeper, and the limit ends the
+    /// wait anyway: the caller checks for work again.
+    pub(crate) fn sleep(&self, ready: impl FnOnce() -> bool, limit: Duration) {
+        let mut guard = self.lock.lock();
+        self.count.fetch_add(1, Ordering::SeqCst);
+        if !ready() {
+            self.wake.wait_for(&mut guard, limit);
+        }
+        self.count.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 #[derive(Default)]
 pub struct GlobalQueue {
     queue: SegQueue<Arc<Service>>,
-    sleepers: AtomicUsize,
+    sleepers: Sleepers,
     /// Advanced by the timer thread: the clock of run-next slots.
     tick: AtomicU64,
-    lock: Mutex<()>,
-    wake: Condvar,
 }
 
 const SPINS: u32 = 64;
@@ -142,10 +200,9 @@ impl GlobalQueue {
     }
 
     pub fn push(&self, service: Arc<Service>) {
+        // The push is a SeqCst write (SegQueue's tail index), as the sleepers' protocol wants.
         self.queue.push(service);
-        // SeqCst pairs with the sleeper's increment-then-recheck in `idle`: either the sleeper sees
-        // the service or this load sees the sleeper.
-        if self.sleepers.load(Ordering::SeqCst) == 0 {
+        if !self.sleepers.any() {
             return;
         }
         // A worker takes its own slot before the queue: with the slot occupied, nobody else will
@@ -156,7 +213,7 @@ impl GlobalQueue {
             !slot.is_null() && unsafe { &*slot }.is_occupied()
         };
         if !ON_WORKER.with(|w| w.get()) || self.queue.len() > 1 || own_slot_busy() {
-            self.wake_one();
+            self.sleepers.wake_one();
         }
     }
 
@@ -174,17 +231,15 @@ impl GlobalQueue {
     }
 
     pub fn has_sleepers(&self) -> bool {
-        self.sleepers.load(Ordering::SeqCst) > 0
+        self.sleepers.any()
     }
 
     pub fn wake_one(&self) {
-        let _guard = self.lock.lock();
-        self.wake.notify_one();
+        self.sleepers.wake_one();
     }
 
     pub fn wake_all(&self) {
-        let _guard = self.lock.lock();
-        self.wake.notify_all();
+        self.sleepers.wake_all();
     }
 
     /// Waits until the queue may hold work, or `stop` says to quit. Before sleeping, tries
@@ -207,12 +262,8 @@ impl GlobalQueue {
         if let Some(stolen) = steal() {
             return Some(stolen);
         }
-        let mut guard = self.lock.lock();
-        self.sleepers.fetch_add(1, Ordering::SeqCst);
-        if self.queue.is_empty() && !stop() {
-            self.wake.wait_for(&mut guard, PARK_LIMIT);
-        }
-        self.sleepers.fetch_sub(1, Ordering::SeqCst);
+        // `is_empty` reads the queue's indices with SeqCst loads, as the protocol wants.
+        self.sleepers.sleep(|| !self.queue.is_empty() || stop(), PARK_LIMIT);
         None
     }
 }
@@ -270,5 +321,239 @@ mod tests {
         // Off a worker thread: the queue.
         q.schedule(Service::bare(3, "c"));
         assert_eq!(q.pop().map(|s| s.handle()), Some(3));
+    }
+}
+
+/// Model tests (`cargo test -p skybox --release --features loom --lib loom`): the run-next slot
+/// and the sleepers' protocol under every interleaving loom explores (see `crate::sync`).
+#[cfg(all(test, feature = "loom"))]
+mod loom_tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use loom::cell::UnsafeCell;
+    use loom::thread;
+
+    use super::{RunNext, Sleepers};
+    use crate::sync::{AtomicUsize, Ordering, model};
+
+    /// A stand-in service: what its sender did to it (a loom-tracked cell, so that a taker that
+    /// does not see the sender's writes is a reported race) and an id.
+    struct Job {
+        id: u64,
+        state: UnsafeCell<u64>,
+    }
+
+    // SAFETY: `state` is accessed only by whoever holds the job (made by the model thread that
+    // puts it, then by the one that takes it): ordering those accesses is what the model checks,
+    // and loom reports any two that are not.
+    unsafe impl Sync for Job {}
+
+    impl Job {
+        fn new(id: u64) -> Arc<Job> {
+            Arc::new(Job { id, state: UnsafeCell::new(0) })
+        }
+
+        /// What the sender does to the job before it puts it in a slot (fills its mailbox).
+        fn send(&self) {
+            // SAFETY: the sender holds the job; loom checks the access is ordered with the
+            // others.
+            self.state.with_mut(|state| unsafe { *state = self.id });
+        }
+
+        /// What the taker does: runs the job, seeing what its sender wrote.
+        fn run(&self) {
+            // SAFETY: the taker holds the job; loom checks the access is ordered after the
+            // sender's write.
+            self.state.with_mut(|state| unsafe {
+                assert_eq!(*state, self.id, "the taker does not see what the sender did");
+                *state += 100;
+            });
+        }
+    }
+
+    /// Runs what a party took and records it.
+    fn took(taken: &mut Vec<Arc<Job>>, job: Option<Arc<Job>>) {
+        if let Some(job) = job {
+            job.run();
+            taken.push(job);
+        }
+    }
+
+    /// The owner worker puts two services (the second displaces the first unless a thief or the
+    /// timer got it) and takes its slot; a thief takes; the timer takes what waited since tick
+    /// 0. Every service put comes back exactly once (no double free), nothing stays owned by
+    /// nobody (no leak), and every taker sees what the sender did to the service.
+    #[test]
+    fn loom_run_next_hands_back_each_service_once() {
+        model(5, || {
+            let slot = loom::sync::Arc::new(RunNext::<Job>::default());
+            let (a, b) = (Job::new(1), Job::new(2));
+            let owner = {
+                let (slot, a, b) = (slot.clone(), a.clone(), b.clone());
+                thread::spawn(move || {
+                    let mut taken = Vec::new();
+                    a.send();
+                    took(&mut taken, slot.put(a, 0));
+                    b.send();
+                    took(&mut taken, slot.put(b, 1));
+                    took(&mut taken, slot.take());
+                    taken
+                })
+            };
+            let thief = {
+                let slot = slot.clone();
+                thread::spawn(move || {
+                    let mut taken = Vec::new();
+                    took(&mut taken, slot.take());
+                    taken
+                })
+            };
+            let mut taken = Vec::new();
+            // This thread is the timer.
+            took(&mut taken, slot.take_older(1));
+            taken.extend(owner.join().unwrap());
+            taken.extend(thief.join().unwrap());
+            let left = slot.take();
+            for job in [&a, &b] {
+                let times = taken.iter().chain(&left).filter(|t| Arc::ptr_eq(t, job)).count();
+                if times != 1 {
+                    // Two Arcs from one reference would free the job twice: leak them instead.
+                    std::mem::forget(taken);
+                    std::mem::forget(left);
+                    panic!("service {} taken back {times} times", job.id);
+                }
+            }
+            drop((taken, left));
+            assert_eq!((Arc::strong_count(&a), Arc::strong_count(&b)), (1, 1), "a service leaked");
+        });
+    }
+
+    /// A slot dropped with a service in it releases the service.
+    #[test]
+    fn loom_run_next_drop_releases_the_service() {
+        model(8, || {
+            let slot = loom::sync::Arc::new(RunNext::<Job>::default());
+            let a = Job::new(1);
+            let thief = {
+                let slot = slot.clone();
+                thread::spawn(move || {
+                    if let Some(job) = slot.take() {
+                        job.run();
+                    }
+                })
+            };
+            a.send();
+            assert!(slot.put(a.clone(), 0).is_none());
+            thief.join().unwrap();
+            drop(slot);
+            assert_eq!(Arc::strong_count(&a), 1, "the service leaked");
+        });
+    }
+
+    /// The global queue as the sleepers' protocol sees it: a count of queued services, pushed
+    /// with a SeqCst increment and read with SeqCst loads, as `SegQueue` pushes (a SeqCst CAS of
+    /// the tail index) and reads it (`is_empty`: SeqCst loads of both indices).
+    #[derive(Default)]
+    struct Queue {
+        len: AtomicUsize,
+        sleepers: Sleepers,
+    }
+
+    impl Queue {
+        /// `GlobalQueue::push` from outside the workers (the timer, the main thread).
+        fn push(&self) {
+            self.len.fetch_add(1, Ordering::SeqCst);
+            if self.sleepers.any() {
+                self.sleepers.wake_one();
+            }
+        }
+
+        fn pop(&self) -> bool {
+            let mut len = self.len.load(Ordering::SeqCst);
+            while len > 0 {
+                match self.len.compare_exchange(len, len - 1, Ordering::SeqCst, Ordering::SeqCst) {
+                    Ok(_) => return true,
+                    Err(now) => len = now,
+                }
+            }
+            false
+        }
+
+        /// A worker: pops a service, sleeping in between as `GlobalQueue::idle` does.
+        fn work(&self) {
+            while !self.pop() {
+                self.sleepers.sleep(|| self.len.load(Ordering::SeqCst) != 0, Duration::MAX);
+            }
+        }
+    }
+
+    /// One worker goes idle while another thread pushes: the worker sees the service or is
+    /// woken (a lost wake-up leaves it waiting forever, which loom reports as a deadlock).
+    #[test]
+    fn loom_sleepers_a_push_wakes_or_is_seen() {
+        model(8, || {
+            let queue = loom::sync::Arc::new(Queue::default());
+            let pusher = {
+                let queue = queue.clone();
+                thread::spawn(move || queue.push())
+            };
+            queue.work();
+            pusher.join().unwrap();
+        });
+    }
+
+    /// Two workers go idle while another thread pushes two services: both are taken (a second
+    /// wake-up delivered to the worker the first one woke would leave the other asleep).
+    #[test]
+    fn loom_sleepers_two_pushes_wake_two_workers() {
+        model(4, || {
+            let queue = loom::sync::Arc::new(Queue::default());
+            let spawn = |f: fn(&Queue)| {
+                let queue = queue.clone();
+                thread::spawn(move || f(&queue))
+            };
+            let threads = [
+                spawn(|queue| {
+                    queue.push();
+                    queue.push();
+                }),
+                spawn(Queue::work),
+            ];
+            queue.work();
+            for thread in threads {
+                thread.join().unwrap();
+            }
+        });
+    }
+
+    /// The node's stop: a flag, then `wake_all`. Every idle worker leaves, even with the flag
+    /// stored Relaxed (the lock orders it with the sleepers' check).
+    #[test]
+    fn loom_sleepers_wake_all_reaches_every_sleeper() {
+        model(4, || {
+            let queue = loom::sync::Arc::new(Queue::default());
+            let stop = loom::sync::Arc::new(loom::sync::atomic::AtomicBool::new(false));
+            let worker = {
+                let (queue, stop) = (queue.clone(), stop.clone());
+                thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        queue.sleepers.sleep(|| stop.load(Ordering::Relaxed), Duration::MAX);
+                    }
+                })
+            };
+            let stopper = {
+                let (queue, stop) = (queue.clone(), stop.clone());
+                thread::spawn(move || {
+                    stop.store(true, Ordering::Relaxed);
+                    queue.sleepers.wake_all();
+                })
+            };
+            while !stop.load(Ordering::Relaxed) {
+                queue.sleepers.sleep(|| stop.load(Ordering::Relaxed), Duration::MAX);
+            }
+            worker.join().unwrap();
+            stopper.join().unwrap();
+        });
     }
 }
