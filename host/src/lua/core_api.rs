@@ -49,6 +49,10 @@ pub fn install(lua: &Lua) -> mlua::Result<()> {
     };
     preload.set("skybox.blocking", lua.create_function(blocking)?)?;
     preload.set("skybox.embed", lua.create_function(|lua, ()| embed_table(lua))?)?;
+    // SAFETY: `open` is a C function following Lua's protocol.
+    preload.set("skynet.socketdriver", unsafe { lua.create_c_function(super::socketdriver::open)? })?;
+    // SAFETY: as `skynet.socketdriver`'s.
+    preload.set("skynet.netpack", unsafe { lua.create_c_function(super::netpack::open)? })?;
     // Before Lua's file searcher: it would try every `package.path` pattern on disk first, for
     // every library module of every new VM (a fifth of a spawn's time).
     // SAFETY: `exec_raw` runs this protected, with `package` pushed; the stack is left as found.

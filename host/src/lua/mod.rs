@@ -12,8 +12,10 @@ mod core_api;
 pub mod embed;
 mod interrupt;
 mod native;
+mod netpack;
 mod raw;
 pub mod seri;
+mod socketdriver;
 
 use std::mem::ManuallyDrop;
 use std::sync::Arc;
