@@ -225,6 +225,7 @@ suites! {
     test_log => check_log,
     test_shared_code,
     test_upvalues,
+    test_socketdriver,
 }
 
 /// Every `tests/lua/test_*.lua` file must be listed above (and nothing else).
