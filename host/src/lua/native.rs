@@ -25,13 +25,15 @@ use crate::core::service::Service;
 
 /// What the native functions of one VM share with its dispatcher.
 pub(crate) struct VmCtx {
-    pub node: Arc<Node>,
-    pub service: Arc<Service>,
+    pub(crate) node: Arc<Node>,
+    pub(crate) service: Arc<Service>,
     /// Borrowed by one native call at a time: a finalizer that re-enters `skynet.core` while
     /// `unpack` reads a buffer gets an error, never an aliased buffer.
-    pub state: RefCell<VmState>,
+    pub(crate) state: RefCell<VmState>,
     /// The VM's main thread, where the dispatcher calls the callback.
     main: *mut lua_State,
+    /// The node's socket server, once this VM used `skynet.socketdriver`.
+    pub(crate) sockets: std::sync::OnceLock<Arc<crate::socket::Server>>,
 }
 
 // SAFETY: `main` is the main thread of the VM this context belongs to; both move between workers
@@ -40,13 +42,13 @@ unsafe impl Send for VmCtx {}
 
 /// Per-VM message state.
 pub(crate) struct VmState {
-    pub buffers: Buffers,
+    pub(crate) buffers: Buffers,
     /// `skynet.core.callback`: a registry reference to the function every message is handed to.
-    pub callback: Option<c_int>,
+    pub(crate) callback: Option<c_int>,
     /// Forward mode: the dispatcher does not free messages; Lua passes them on or trashes them.
-    pub forward: bool,
+    pub(crate) forward: bool,
     /// The requests this VM holds (see `core::requests`).
-    pub held: HeldRequests,
+    pub(crate) held: HeldRequests,
 }
 
 /// A native function's failure, raised as a Lua error string once the body has returned.
@@ -71,7 +73,11 @@ impl VmCtx {
     ///
     /// # Safety
     /// `main` is the main thread of a live VM that is closed before the returned box is dropped.
-    pub unsafe fn install(main: *mut lua_State, node: &Arc<Node>, service: &Arc<Service>) -> Box<VmCtx> {
+    pub(crate) unsafe fn install(
+        main: *mut lua_State,
+        node: &Arc<Node>,
+        service: &Arc<Service>,
+    ) -> Box<VmCtx> {
         let ctx = Box::new(VmCtx {
             node: node.clone(),
             service: service.clone(),
@@ -82,6 +88,7 @@ impl VmCtx {
                 held: HeldRequests::default(),
             }),
             main,
+            sockets: std::sync::OnceLock::new(),
         });
         // SAFETY: the extra space is LUA_EXTRASPACE (pointer-sized) bytes before the state; the
         // box's heap address is stable and outlives the VM per the contract.
@@ -93,7 +100,7 @@ impl VmCtx {
     ///
     /// # Safety
     /// `state` is a thread of this VM, with a table on top of its stack.
-    pub unsafe fn register(state: *mut lua_State) {
+    pub(crate) unsafe fn register(state: *mut lua_State) {
         const FUNCTIONS: [(&std::ffi::CStr, ffi::lua_CFunction); 11] = [
             (c"send", send),
             (c"redirect", redirect),
@@ -122,7 +129,7 @@ impl VmCtx {
     ///
     /// # Safety
     /// On the VM's thread, outside running Lua code.
-    pub unsafe fn call_callback(
+    pub(crate) unsafe fn call_callback(
         &self,
         callback: c_int,
         args: (u8, LightUserData, usize, i32, Handle),
@@ -233,7 +240,11 @@ unsafe fn token_at(state: *mut lua_State, index: c_int) -> LightUserData {
     LightUserData(unsafe { ffi::lua_touserdata(state, index) })
 }
 
-unsafe fn integer_arg(state: *mut lua_State, index: c_int, what: &str) -> Result<ffi::lua_Integer, Failure> {
+unsafe fn integer_arg(
+    state: *mut lua_State,
+    index: c_int,
+    what: &str,
+) -> Result<ffi::lua_Integer, Failure> {
     // SAFETY: reading a stack slot of a live state.
     unsafe {
         let mut isnum = 0;

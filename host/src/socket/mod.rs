@@ -17,7 +17,7 @@ use skybox_sdk::socket::Event;
 
 use crate::core::message::{Message, ptype};
 use crate::core::node::Node;
-pub(crate) use server::{Info, Server};
+pub(crate) use server::Server;
 
 /// Turns the server's events into messages to the node's services.
 struct Deliver {

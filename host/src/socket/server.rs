@@ -95,6 +95,7 @@ impl Server {
     }
 
     /// Stops the socket thread; it closes every socket as it goes.
+    #[cfg(test)]
     pub(crate) fn stop(&self) {
         self.stop.store(true, Ordering::Release);
     }
@@ -441,12 +442,13 @@ impl Server {
         out
     }
 
-    /// Closes every socket `owner` has (it is gone): nothing is sent or told.
+    /// Closes every socket `owner` has (it is gone): what it queued is dropped and nobody is
+    /// told; a socket it closed itself goes on sending what it queued before, then closes.
     pub(crate) fn close_owned_by(&self, owner: u32) {
         let Some(ids) = self.owners.lock().remove(&owner) else { return };
         for id in ids {
             if let Some(mut slot) = self.slots.lock(id)
-                && slot.as_ref().is_some_and(|s| s.owner == owner)
+                && slot.as_ref().is_some_and(|s| s.owner == owner && !s.closing)
             {
                 drop_socket(&mut slot, &self.registry);
             }
@@ -454,6 +456,7 @@ impl Server {
     }
 
     /// The local address of socket `id` (a UDP socket's bound port, for one).
+    #[cfg(test)]
     pub(crate) fn local_addr(&self, id: i32) -> Option<SocketAddr> {
         let slot = self.slots.lock(id)?;
         match &slot.as_ref()?.io {
@@ -465,6 +468,7 @@ impl Server {
     }
 
     /// Sockets open now (for tests and leak checks).
+    #[cfg(test)]
     pub(crate) fn open_count(&self) -> usize {
         self.owners.lock().values().map(|ids| ids.len()).sum()
     }
@@ -495,9 +499,12 @@ impl Server {
         self.read(&mut slot, scratch)
     }
 
-    /// Reads socket `slot`'s data; true when it may have more.
+    /// Reads socket `slot`'s data (accepts, for a listener); true when it may have more.
     fn read(&self, slot: &mut Locked<'_>, scratch: &mut [u8]) -> bool {
         let socket = slot.as_mut().expect("locked live");
+        if let Io::Listener(_) = socket.io {
+            return self.accept(slot);
+        }
         if !socket.reading && socket.state != State::HalfCloseRead {
             return false;
         }

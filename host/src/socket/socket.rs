@@ -341,8 +341,9 @@ impl Socket {
     pub(crate) fn read_stream(&mut self, cx: &Ctx<'_>) -> (bool, bool) {
         for _ in 0..READ_BUDGET {
             let Io::Stream(stream) = &mut self.io else { return (false, false) };
-            let mut buf = vec![0u8; self.read_size];
-            buf.reserve_exact(event::TRAILER);
+            // Room for the event's trailer too: the buffer becomes the message as it is.
+            let mut buf = Vec::with_capacity(self.read_size + event::TRAILER);
+            buf.resize(self.read_size, 0);
             match stream.read(&mut buf) {
                 Ok(0) => return (false, self.peer_closed(cx)),
                 Ok(n) => {

@@ -292,3 +292,15 @@ fn sockets_of_a_gone_owner_are_closed() {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+#[test]
+fn a_burst_of_connections_is_accepted_whole() {
+    let f = fixture();
+    let (listener, port) = f.listener(7);
+    // More than one readiness event's budget of accepts arrive at once: one edge, all accepted.
+    let clients: Vec<_> = (0..100).map(|_| StdStream::connect(("127.0.0.1", port)).unwrap()).collect();
+    for _ in &clients {
+        f.expect(7, ev::ACCEPT, listener);
+    }
+    assert_eq!(f.server.open_count(), 101);
+}
