@@ -15,7 +15,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context as _, bail};
 
@@ -27,7 +27,7 @@ const PACKAGES: [&str; 4] = ["rustc-web", "cargo-web", "rust-web-src", "lld-19"]
 const TARGET: &str = "wasm32-unknown-unknown";
 
 /// Builds every guest; returns the `.wasm` files, by guest name.
-pub fn build(root: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
+pub(crate) fn build(root: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
     let started = Instant::now();
     ensure_toolchain()?;
 
@@ -82,7 +82,7 @@ pub fn build(root: &Path) -> anyhow::Result<Vec<(String, PathBuf)>> {
 
 /// The root workspace's target dir: `CARGO_TARGET_DIR` (relative to the current directory, as
 /// cargo reads it), else `<root>/target`.
-pub fn target_dir(root: &Path) -> PathBuf {
+pub(crate) fn target_dir(root: &Path) -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) if !dir.is_empty() => {
             let dir = PathBuf::from(dir);
@@ -155,62 +155,9 @@ fn toolchain_missing() -> Vec<&'static str> {
     [RUSTC, CARGO, STD_SOURCES, WASM_LD].into_iter().filter(|p| !Path::new(p).exists()).collect()
 }
 
-/// Installs the Debian toolchain when a piece of it is missing. If apt or dpkg is already
-/// running (an install may be under way), waits for it first instead of starting another.
+/// Installs the Debian toolchain when a piece of it is missing.
 fn ensure_toolchain() -> anyhow::Result<()> {
-    if toolchain_missing().is_empty() {
-        return Ok(());
-    }
-    wait_for_package_manager()?;
-    let missing = toolchain_missing();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    eprintln!("wasm toolchain: missing {}; installing {}", missing.join(", "), PACKAGES.join(" "));
-    let apt = |args: &[&str]| -> anyhow::Result<()> {
-        let status = Command::new("apt-get")
-            .args(["-o", "DPkg::Lock::Timeout=900"])
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .context("cannot run apt-get")?;
-        if !status.success() {
-            bail!("apt-get {} failed ({status}); install {} by hand", args.join(" "), PACKAGES.join(" "));
-        }
-        Ok(())
-    };
-    apt(&["update"])?;
-    apt(&[&["install", "-y"][..], &PACKAGES[..]].concat())?;
-    let missing = toolchain_missing();
-    if !missing.is_empty() {
-        bail!("still missing after the install: {}", missing.join(", "));
-    }
-    Ok(())
-}
-
-/// Waits (up to 30 minutes) while an apt-get, apt or dpkg process runs.
-fn wait_for_package_manager() -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(30 * 60);
-    let mut told = false;
-    while package_manager_running() {
-        if Instant::now() > deadline {
-            bail!("apt/dpkg has been running for 30 minutes; try again when it is done");
-        }
-        if !told {
-            eprintln!("wasm toolchain: waiting for a running apt/dpkg to finish");
-            told = true;
-        }
-        std::thread::sleep(Duration::from_secs(2));
-    }
-    Ok(())
-}
-
-fn package_manager_running() -> bool {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return false };
-    entries.flatten().any(|entry| {
-        std::fs::read_to_string(entry.path().join("comm"))
-            .is_ok_and(|comm| matches!(comm.trim(), "apt-get" | "apt" | "dpkg" | "unattended-upgr"))
-    })
+    crate::apt::ensure("wasm toolchain", &PACKAGES, toolchain_missing)
 }
 
 #[cfg(test)]
