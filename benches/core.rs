@@ -7,6 +7,8 @@
 //!   second;
 //! - `handles`: the lock-free address lookup every send makes.
 
+#![allow(missing_docs, reason = "criterion_group! defines an undocumented `pub fn`")]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -110,8 +112,7 @@ fn seri(c: &mut Criterion) {
 
 fn handles(c: &mut Criterion) {
     let table = HandleTable::new(0);
-    let handles: Vec<u32> =
-        (0..1000).map(|_| table.register(|h| Service::bare(h, "bench")).handle()).collect();
+    let handles: Vec<u32> = (0..1000).map(|_| table.register(Service::bare).handle()).collect();
     let mut i = 0;
     c.bench_function("handles/grab", |b| {
         b.iter(|| {

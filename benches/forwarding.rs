@@ -11,7 +11,7 @@ use skybox::core::message::{Handle, ptype};
 use crate::wasm_support::Harness;
 
 /// Answers every `lua` request with its arguments.
-pub const LUA_ECHO: &str = r#"
+pub(crate) const LUA_ECHO: &str = r#"
 local skynet = require "skynet"
 skynet.start(function()
     skynet.dispatch("lua", function(_, _, ...) skynet.ret(skynet.pack(...)) end)
@@ -19,7 +19,7 @@ end)
 "#;
 
 /// Asked `k, target`, calls `target` k times with one integer, then answers k.
-pub const LUA_CALLER: &str = r#"
+pub(crate) const LUA_CALLER: &str = r#"
 local skynet = require "skynet"
 skynet.start(function()
     skynet.dispatch("lua", function(_, _, k, target)
@@ -34,7 +34,7 @@ end)
 
 /// Answers every `lua` request with the request's own buffer (forward mode: the payload belongs
 /// to the handler, which hands it back with `skynet.ret`).
-pub const MIRROR: &str = r#"
+pub(crate) const MIRROR: &str = r#"
 local skynet = require "skynet"
 require "skynet.manager"
 skynet.register_protocol { name = "system", id = skynet.PTYPE_SYSTEM, unpack = function(...) return ... end }
@@ -47,7 +47,7 @@ end)
 
 /// skynet's clusterproxy pattern (as tests/lua/proxy_svc.lua): `lua` requests and their answers
 /// pass through by buffer, never unpacked. Launched with the target's address (decimal).
-pub const LUA_PROXY: &str = r#"
+pub(crate) const LUA_PROXY: &str = r#"
 local skynet = require "skynet"
 require "skynet.manager"
 local target = tonumber((...))
@@ -64,18 +64,18 @@ end)
 "#;
 
 /// Payload sizes: 16 B, 1 KiB, 64 KiB.
-pub const SIZES: [usize; 3] = [16, 1 << 10, 64 << 10];
+pub(crate) const SIZES: [usize; 3] = [16, 1 << 10, 64 << 10];
 
 /// Lets services just launched finish booting (a Lua service's start function runs after its
 /// first message; a request before that would find no dispatch function).
-pub fn settle() {
+pub(crate) fn settle() {
     std::thread::sleep(Duration::from_millis(200));
 }
 
 /// Benchmarks round trips of payloads of each of [`SIZES`] to `dest`, as `group/label/SIZE`, with
 /// one buffer going round: each answer's buffer is sent again. Panics if an answer comes back in
 /// another buffer (a copy somewhere on the path).
-pub fn round_trips(c: &mut Criterion, h: &Harness, group: &str, label: &str, dest: Handle) {
+pub(crate) fn round_trips(c: &mut Criterion, h: &Harness, group: &str, label: &str, dest: Handle) {
     let mut g = c.benchmark_group(group);
     for size in SIZES {
         let mut payload = vec![0x5a; size];
@@ -94,7 +94,7 @@ pub fn round_trips(c: &mut Criterion, h: &Harness, group: &str, label: &str, des
 }
 
 /// Starts the launcher, as the bootstrap does (`skynet.newservice` needs it).
-pub fn start_launcher(h: &Harness) {
+pub(crate) fn start_launcher(h: &Harness) {
     let launcher = h.launch("snlua launcher").unwrap();
     assert!(h.node.bind_name(".launcher", launcher));
 }

@@ -12,6 +12,8 @@
 //!   (bytes per second grow with it). `forward/direct/SIZE` is the same without the proxy: the
 //!   difference is the cost of two forwards.
 
+#![allow(missing_docs, reason = "criterion_group! defines an undocumented `pub fn`")]
+
 #[path = "../tests/support/wasm.rs"]
 #[allow(unused)]
 mod wasm_support;

@@ -19,6 +19,8 @@
 //!   `forward/direct` and `forward/lua_proxy` in `benches/lua.rs`. Skipped unless
 //!   `cargo xtask guests` has built `proxy.wasm`.
 
+#![allow(missing_docs, reason = "criterion_group! defines an undocumented `pub fn`")]
+
 #[path = "../tests/support/wasm.rs"]
 #[allow(unused)]
 mod wasm_support;
@@ -104,7 +106,7 @@ fn compute_guest() -> String {
 /// Launches `line` as a new (unregistered) service on `rt` and runs its boot message (the one
 /// the launch queued: source 0, session 0, SYSTEM, empty), i.e. `skybox_start`; the guest, ready.
 fn boot(rt: &WasmRuntime, node: &Arc<Node>, line: &str) -> Box<dyn Actor> {
-    let service = Service::bare(0x00ab_cdef, line);
+    let service = Service::bare(0x00ab_cdef);
     let mut guest = rt.launch(node, &service, line).unwrap();
     guest.dispatch(Message { source: 0, session: 0, ptype: ptype::SYSTEM, data: Vec::new() });
     guest

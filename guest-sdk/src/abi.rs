@@ -20,18 +20,25 @@ pub mod ptype {
     pub const TEXT: u8 = 0;
     /// A reply to a request, with the request's session.
     pub const RESPONSE: u8 = 1;
+    /// skynet's multicast channels (`skynet.multicast`).
     pub const MULTICAST: u8 = 2;
+    /// Client traffic (a gate to its agents); also the exit notice sent to the `MONITOR` service.
     pub const CLIENT: u8 = 3;
+    /// System messages; the boot message of a launch is SYSTEM, from 0, session 0, empty.
     pub const SYSTEM: u8 = 4;
+    /// Messages to the harbor service (global names).
     pub const HARBOR: u8 = 5;
+    /// Socket events from the socket thread (layout in [`socket`](crate::socket)).
     pub const SOCKET: u8 = 6;
     /// A failed request (with its session), or "I am gone" (session 0).
     pub const ERROR: u8 = 7;
+    /// skynet's `PTYPE_QUEUE`, of the deprecated mqueue.
     pub const QUEUE: u8 = 8;
     /// The debug protocol every service answers (`PING`, `LINK`, `MEM`, `STAT`, ...).
     pub const DEBUG: u8 = 9;
     /// skynet's `lua` protocol: payloads in the [`codec`](crate::codec) format.
     pub const LUA: u8 = 10;
+    /// skynet's snax framework.
     pub const SNAX: u8 = 11;
     /// A trace tag announcing the sender's next request.
     pub const TRACE: u8 = 12;
@@ -192,8 +199,8 @@ fn check(code: i32) -> Result<i32, AbiError> {
 mod sys {
     #[link(wasm_import_module = "skybox")]
     unsafe extern "C" {
-        pub fn send(dest: i32, ptype: i32, session: i32, ptr: *const u8, size: i32) -> i32;
-        pub fn send_name(
+        pub(super) fn send(dest: i32, ptype: i32, session: i32, ptr: *const u8, size: i32) -> i32;
+        pub(super) fn send_name(
             name_ptr: *const u8,
             name_len: i32,
             ptype: i32,
@@ -201,20 +208,27 @@ mod sys {
             ptr: *const u8,
             size: i32,
         ) -> i32;
-        pub fn redirect(dest: i32, source: i32, ptype: i32, session: i32, ptr: *const u8, size: i32) -> i32;
-        pub fn forward(dest: i32, source: i32, ptype: i32, session: i32, msg: i32) -> i32;
-        pub fn msg_read(msg: i32, offset: i32, ptr: *mut u8, len: i32) -> i32;
-        pub fn msg_size(msg: i32) -> i32;
-        pub fn msg_free(msg: i32) -> i32;
-        pub fn forward_type(ptype: i32, on: i32) -> i32;
-        pub fn genid() -> i32;
-        pub fn timeout(ticks: i32) -> i32;
-        pub fn now() -> i64;
-        pub fn hpc() -> i64;
+        pub(super) fn redirect(
+            dest: i32,
+            source: i32,
+            ptype: i32,
+            session: i32,
+            ptr: *const u8,
+            size: i32,
+        ) -> i32;
+        pub(super) fn forward(dest: i32, source: i32, ptype: i32, session: i32, msg: i32) -> i32;
+        pub(super) fn msg_read(msg: i32, offset: i32, ptr: *mut u8, len: i32) -> i32;
+        pub(super) fn msg_size(msg: i32) -> i32;
+        pub(super) fn msg_free(msg: i32) -> i32;
+        pub(super) fn forward_type(ptype: i32, on: i32) -> i32;
+        pub(super) fn genid() -> i32;
+        pub(super) fn timeout(ticks: i32) -> i32;
+        pub(super) fn now() -> i64;
+        pub(super) fn hpc() -> i64;
         #[link_name = "self"]
-        pub fn self_address() -> i32;
-        pub fn log(ptr: *const u8, len: i32);
-        pub fn command(
+        pub(super) fn self_address() -> i32;
+        pub(super) fn log(ptr: *const u8, len: i32);
+        pub(super) fn command(
             cmd_ptr: *const u8,
             cmd_len: i32,
             param_ptr: *const u8,
@@ -222,7 +236,7 @@ mod sys {
             out_ptr: *mut u8,
             out_cap: i32,
         ) -> i32;
-        pub fn exit();
+        pub(super) fn exit();
     }
 }
 

@@ -89,6 +89,7 @@ mod imp {
         unsafe { Vec::from_raw_parts(ptr, len, len) }
     }
 
+    /// `skybox_start`: takes the launch arguments' block and starts the service `S`.
     pub fn start<S: Service>(args_ptr: i32, args_len: i32) {
         // A panic is a trap here (panic = "abort"); the hook runs first and leaves the message
         // and its location in the node's log, next to the host's line about the trap.
@@ -103,6 +104,7 @@ mod imp {
         runtime::start::<S>(String::from_utf8_lossy(&args).into_owned());
     }
 
+    /// `skybox_dispatch`: takes one message (its block, or the held message `msg`) and runs it.
     pub fn dispatch(ptype: i32, session: i32, source: i32, ptr: i32, size: i32, msg: i32) {
         let payload =
             if msg != 0 { Payload::Held(Held::from_raw(msg)) } else { Payload::Bytes(take_block(ptr, size)) };

@@ -55,7 +55,6 @@
 pub mod abi;
 mod call;
 pub mod codec;
-pub mod socket;
 mod debug;
 mod error;
 mod export;
@@ -63,6 +62,7 @@ mod message;
 mod node;
 mod runtime;
 mod service;
+pub mod socket;
 mod task;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;

@@ -13,12 +13,12 @@ use mlua::{Lua, Table, Value};
 
 /// A parsed config: every key as a string.
 #[derive(Debug, Default, Clone)]
-pub struct Config {
-    pub values: HashMap<String, String>,
+pub(crate) struct Config {
+    pub(crate) values: HashMap<String, String>,
 }
 
 impl Config {
-    pub fn load(path: &Path) -> anyhow::Result<Config> {
+    pub(crate) fn load(path: &Path) -> anyhow::Result<Config> {
         let lua = Lua::new();
         let result = lua.create_table()?;
         include(&lua, &result, path, 0)?;
@@ -46,16 +46,16 @@ impl Config {
         Ok(Config { values })
     }
 
-    pub fn get(&self, key: &str) -> Option<&str> {
+    pub(crate) fn get(&self, key: &str) -> Option<&str> {
         self.values.get(key).map(String::as_str)
     }
 
-    pub fn set(&mut self, key: &str, value: impl Into<String>) {
+    pub(crate) fn set(&mut self, key: &str, value: impl Into<String>) {
         self.values.insert(key.to_string(), value.into());
     }
 
     /// Integer key with a default; a malformed number is an error naming the key.
-    pub fn int(&self, key: &str, default: i64) -> anyhow::Result<i64> {
+    pub(crate) fn int(&self, key: &str, default: i64) -> anyhow::Result<i64> {
         match self.get(key) {
             None => Ok(default),
             Some(text) => text
@@ -67,7 +67,7 @@ impl Config {
 }
 
 /// The first of `patterns` (`;`-separated, `?` replaced by `name`) that names a file.
-pub fn find_on_patterns(patterns: &str, name: &str) -> Option<PathBuf> {
+pub(crate) fn find_on_patterns(patterns: &str, name: &str) -> Option<PathBuf> {
     if name.is_empty() {
         return None;
     }

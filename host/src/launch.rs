@@ -24,16 +24,20 @@ const DEFAULTS: &[(&str, &str)] = &[
 /// What `skybox run` was given on the command line.
 #[derive(Debug, Default)]
 pub struct RunOptions {
+    /// The config file, if any.
     pub config: Option<PathBuf>,
+    /// `--start`: the start service, over the config's `start`.
     pub start: Option<String>,
+    /// `--path`: directories searched for services and Lua modules before the configured paths.
     pub paths: Vec<PathBuf>,
+    /// `--thread`: worker threads, over the config's `thread`.
     pub thread: Option<usize>,
     /// `KEY=VALUE` overrides.
     pub sets: Vec<String>,
 }
 
 /// Builds the effective config: the file (if any), then the command-line overrides.
-pub fn effective_config(options: &RunOptions) -> anyhow::Result<Config> {
+pub(crate) fn effective_config(options: &RunOptions) -> anyhow::Result<Config> {
     let mut config = match &options.config {
         Some(path) => Config::load(path)?,
         None if options.start.is_none() => bail!("nothing to run: give a config file or --start NAME"),

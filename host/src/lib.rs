@@ -3,7 +3,7 @@
 //! - [`core`]: the native parts every service stands on: handles, mailboxes, the scheduler, the
 //!   timer and the logger.
 //! - [`lua`]: a service in a Lua 5.4 VM with skynet's `skynet.core` API.
-//! - [`native`]: services skynet writes in C (the harbor of a standalone node).
+//! - `native`: services skynet writes in C (the harbor of a standalone node).
 //! - [`wasm`]: a service as a wasm guest (wasmtime), with fuel and memory limits, on the same
 //!   message ABI (`guest-sdk/ABI.md`).
 //! - `socket`: the socket thread and its seam to the core (skynet's socket server).
@@ -16,7 +16,7 @@ pub mod config;
 pub mod core;
 pub mod launch;
 pub mod lua;
-pub mod native;
+mod native;
 mod socket;
 pub(crate) mod sync;
 pub mod wasm;

@@ -11,11 +11,11 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A run is killed (and reported as a failure) after this long.
-pub const RUN_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The built binary under test; the `SKYBOX_BIN` environment variable overrides it (to run
 /// these tests against another build).
-pub fn skybox_bin() -> PathBuf {
+pub(crate) fn skybox_bin() -> PathBuf {
     match std::env::var_os("SKYBOX_BIN") {
         Some(p) if !p.is_empty() => PathBuf::from(p),
         _ => PathBuf::from(env!("CARGO_BIN_EXE_skybox")),
@@ -23,37 +23,37 @@ pub fn skybox_bin() -> PathBuf {
 }
 
 /// The repository root (the parent of the `host/` crate).
-pub fn repo_root() -> PathBuf {
+pub(crate) fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("host crate has a parent directory").to_path_buf()
 }
 
 /// The outcome of one `skybox` run.
-pub struct Run {
-    pub command: String,
-    pub status: Option<ExitStatus>,
-    pub timed_out: bool,
-    pub elapsed: Duration,
-    pub stdout: String,
-    pub stderr: String,
+pub(crate) struct Run {
+    pub(crate) command: String,
+    pub(crate) status: Option<ExitStatus>,
+    pub(crate) timed_out: bool,
+    pub(crate) elapsed: Duration,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl Run {
-    pub fn code(&self) -> Option<i32> {
+    pub(crate) fn code(&self) -> Option<i32> {
         self.status.and_then(|s| s.code())
     }
 
     /// Every line of stdout then stderr.
-    pub fn lines(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn lines(&self) -> impl Iterator<Item = &str> {
         self.stdout.lines().chain(self.stderr.lines()).map(|l| l.trim_end_matches('\r'))
     }
 
     /// Non-empty lines of stderr.
-    pub fn stderr_lines(&self) -> Vec<&str> {
+    pub(crate) fn stderr_lines(&self) -> Vec<&str> {
         self.stderr.lines().map(|l| l.trim_end()).filter(|l| !l.is_empty()).collect()
     }
 
     /// A readable account of the run, for failure messages.
-    pub fn report(&self) -> String {
+    pub(crate) fn report(&self) -> String {
         let status = if self.timed_out {
             format!("KILLED after {:?} (timeout)", self.elapsed)
         } else {
@@ -107,7 +107,7 @@ fn wait_with_timeout(child: &mut Child, timeout: Duration) -> (Option<ExitStatus
 
 /// Runs the skybox binary with `args` in `cwd`, extra environment `envs`, killing it after
 /// `timeout`. Never panics on a failing child: the caller judges the [`Run`].
-pub fn run_skybox_with(args: &[&str], cwd: &Path, envs: &[(&str, &str)], timeout: Duration) -> Run {
+pub(crate) fn run_skybox_with(args: &[&str], cwd: &Path, envs: &[(&str, &str)], timeout: Duration) -> Run {
     let bin = skybox_bin();
     let mut cmd = Command::new(&bin);
     cmd.args(args)
@@ -145,18 +145,18 @@ pub fn run_skybox_with(args: &[&str], cwd: &Path, envs: &[(&str, &str)], timeout
     }
 }
 
-pub fn run_skybox(args: &[&str], cwd: &Path) -> Run {
+pub(crate) fn run_skybox(args: &[&str], cwd: &Path) -> Run {
     run_skybox_with(args, cwd, &[], RUN_TIMEOUT)
 }
 
 /// A scratch directory under the system temp dir, removed on drop unless the test panicked
 /// (kept for inspection then).
-pub struct TempDir {
+pub(crate) struct TempDir {
     path: PathBuf,
 }
 
 impl TempDir {
-    pub fn new(tag: &str) -> TempDir {
+    pub(crate) fn new(tag: &str) -> TempDir {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
@@ -165,12 +165,12 @@ impl TempDir {
         TempDir { path }
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// Writes `contents` to `rel` (creating parent directories) and returns the full path.
-    pub fn write(&self, rel: &str, contents: &str) -> PathBuf {
+    pub(crate) fn write(&self, rel: &str, contents: &str) -> PathBuf {
         let p = self.path.join(rel);
         if let Some(parent) = p.parent() {
             std::fs::create_dir_all(parent).unwrap_or_else(|e| panic!("mkdir {}: {e}", parent.display()));

@@ -21,15 +21,15 @@ use skybox::core::service::{Actor, Handled};
 use skybox::wasm::WasmRuntime;
 
 /// How long a test waits for an answer before calling it a hang.
-pub const WAIT: Duration = Duration::from_secs(20);
+pub(crate) const WAIT: Duration = Duration::from_secs(20);
 
 /// A scratch directory, removed on drop unless the test failed.
-pub struct Scratch {
-    pub path: PathBuf,
+pub(crate) struct Scratch {
+    pub(crate) path: PathBuf,
 }
 
 impl Scratch {
-    pub fn new(tag: &str) -> Scratch {
+    pub(crate) fn new(tag: &str) -> Scratch {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
@@ -67,28 +67,28 @@ impl Actor for Probe {
 }
 
 /// A running node for one test. Stopped (and its threads joined) on drop.
-pub struct Harness {
-    pub node: Arc<Node>,
-    pub wasm: Arc<WasmRuntime>,
-    pub probe: Handle,
+pub(crate) struct Harness {
+    pub(crate) node: Arc<Node>,
+    pub(crate) wasm: Arc<WasmRuntime>,
+    pub(crate) probe: Handle,
     rx: Receiver<Message>,
     stash: Mutex<VecDeque<Message>>,
     session: AtomicI32,
-    pub dir: Scratch,
-    pub log: PathBuf,
+    pub(crate) dir: Scratch,
+    pub(crate) log: PathBuf,
 }
 
 impl Harness {
     /// A node with 2 workers; guests and Lua services are looked up in the scratch directory.
     /// `env` adds or overrides config keys (defaults here: a pool of 32, no disk cache).
-    pub fn new(tag: &str, env: &[(&str, &str)]) -> Harness {
+    pub(crate) fn new(tag: &str, env: &[(&str, &str)]) -> Harness {
         Harness::with_endless(tag, env, Duration::from_secs(60))
     }
 
     /// As [`Harness::new`], with the node's endless-loop monitor at `endless`. (The default is
     /// long: a debug build of Cranelift can take seconds to compile a guest on a busy machine,
     /// and the monitor would interrupt the launcher waiting for it.)
-    pub fn with_endless(tag: &str, env: &[(&str, &str)], endless: Duration) -> Harness {
+    pub(crate) fn with_endless(tag: &str, env: &[(&str, &str)], endless: Duration) -> Harness {
         let dir = Scratch::new(tag);
         let log = dir.path.join("node.log");
         let mut vars: HashMap<String, String> = HashMap::new();
@@ -129,7 +129,7 @@ impl Harness {
     }
 
     /// Writes the guest `name.wasm` from WAT text.
-    pub fn guest(&self, name: &str, wat: &str) -> PathBuf {
+    pub(crate) fn guest(&self, name: &str, wat: &str) -> PathBuf {
         let bytes = wat::parse_str(wat).unwrap_or_else(|e| panic!("bad WAT for {name}: {e}"));
         let path = self.dir.path.join(format!("{name}.wasm"));
         std::fs::write(&path, bytes).unwrap();
@@ -137,28 +137,32 @@ impl Harness {
     }
 
     /// Writes a file into the scratch directory.
-    pub fn file(&self, rel: &str, text: &str) -> PathBuf {
+    pub(crate) fn file(&self, rel: &str, text: &str) -> PathBuf {
         let path = self.dir.path.join(rel);
         std::fs::write(&path, text).unwrap();
         path
     }
 
-    pub fn launch(&self, line: &str) -> anyhow::Result<Handle> {
+    pub(crate) fn launch(&self, line: &str) -> anyhow::Result<Handle> {
         self.node.launch(line)
     }
 
     /// Sends from the probe.
-    pub fn send(&self, dest: Handle, ptype: u8, session: i32, data: Vec<u8>) -> Result<(), SendError> {
+    pub(crate) fn send(&self, dest: Handle, ptype: u8, session: i32, data: Vec<u8>) -> Result<(), SendError> {
         self.node.push(dest, Message { source: self.probe, session, ptype, data })
     }
 
-    pub fn new_session(&self) -> i32 {
+    pub(crate) fn new_session(&self) -> i32 {
         self.session.fetch_add(1, Ordering::Relaxed)
     }
 
     /// The next message to the probe that satisfies `pred` (others are kept for later);
     /// `None` after `timeout`.
-    pub fn wait_for(&self, timeout: Duration, mut pred: impl FnMut(&Message) -> bool) -> Option<Message> {
+    pub(crate) fn wait_for(
+        &self,
+        timeout: Duration,
+        mut pred: impl FnMut(&Message) -> bool,
+    ) -> Option<Message> {
         {
             let mut stash = self.stash.lock();
             if let Some(i) = stash.iter().position(&mut pred) {
@@ -178,12 +182,18 @@ impl Harness {
 
     /// A request from the probe; the reply (RESPONSE or ERROR). Panics after [`WAIT`]: a caller
     /// must never hang.
-    pub fn call(&self, dest: Handle, ptype: u8, data: Vec<u8>) -> Message {
+    pub(crate) fn call(&self, dest: Handle, ptype: u8, data: Vec<u8>) -> Message {
         self.try_call(dest, ptype, data, WAIT)
             .unwrap_or_else(|| panic!("call to :{dest:08x} got no answer in {WAIT:?}\n{}", self.log_text()))
     }
 
-    pub fn try_call(&self, dest: Handle, ptype: u8, data: Vec<u8>, timeout: Duration) -> Option<Message> {
+    pub(crate) fn try_call(
+        &self,
+        dest: Handle,
+        ptype: u8,
+        data: Vec<u8>,
+        timeout: Duration,
+    ) -> Option<Message> {
         let session = self.new_session();
         if self.send(dest, ptype, session, data).is_err() {
             return Some(Message { source: dest, session, ptype: ptype::ERROR, data: Vec::new() });
@@ -194,12 +204,12 @@ impl Harness {
     }
 
     /// Everything logged so far.
-    pub fn log_text(&self) -> String {
+    pub(crate) fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// Waits until a log line contains `needle`; returns that line.
-    pub fn wait_log(&self, needle: &str) -> String {
+    pub(crate) fn wait_log(&self, needle: &str) -> String {
         let deadline = Instant::now() + WAIT;
         loop {
             if let Some(line) = self.log_text().lines().find(|l| l.contains(needle)) {
@@ -213,17 +223,17 @@ impl Harness {
     }
 
     /// Log lines containing `needle`.
-    pub fn log_lines(&self, needle: &str) -> Vec<String> {
+    pub(crate) fn log_lines(&self, needle: &str) -> Vec<String> {
         self.log_text().lines().filter(|l| l.contains(needle)).map(str::to_string).collect()
     }
 
     /// Whether `handle` is a live service.
-    pub fn alive(&self, handle: Handle) -> bool {
+    pub(crate) fn alive(&self, handle: Handle) -> bool {
         self.node.handles.grab(handle).is_some()
     }
 
     /// Waits until `handle` is gone.
-    pub fn wait_dead(&self, handle: Handle) {
+    pub(crate) fn wait_dead(&self, handle: Handle) {
         let deadline = Instant::now() + WAIT;
         while self.alive(handle) {
             assert!(Instant::now() < deadline, ":{handle:08x} is still alive\n{}", self.log_text());
@@ -235,23 +245,23 @@ impl Harness {
 
     /// Runs `op` in ABI guest `guest` with `args` (and `data` after them); its `i64` result.
     /// Panics if the guest fails the request.
-    pub fn op(&self, guest: Handle, op: i32, args: &[i32], data: &[u8]) -> i64 {
+    pub(crate) fn op(&self, guest: Handle, op: i32, args: &[i32], data: &[u8]) -> i64 {
         let reply = self.op_reply(guest, op, args, data);
         assert_eq!(reply.ptype, ptype::RESPONSE, "op {op} {args:?} failed\n{}", self.log_text());
         i64::from_le_bytes(reply.data[..8].try_into().unwrap())
     }
 
-    pub fn op_reply(&self, guest: Handle, op: i32, args: &[i32], data: &[u8]) -> Message {
+    pub(crate) fn op_reply(&self, guest: Handle, op: i32, args: &[i32], data: &[u8]) -> Message {
         self.call(guest, ptype::CLIENT, op_payload(op, args, data))
     }
 
     /// Writes `bytes` at `addr` in the guest's scratch area.
-    pub fn poke(&self, guest: Handle, addr: i32, bytes: &[u8]) {
+    pub(crate) fn poke(&self, guest: Handle, addr: i32, bytes: &[u8]) {
         assert_eq!(self.op(guest, OP_WRITE, &[addr], bytes), 0);
     }
 
     /// Reads `len` bytes at `addr` of the guest's memory.
-    pub fn peek(&self, guest: Handle, addr: i32, len: i32) -> Vec<u8> {
+    pub(crate) fn peek(&self, guest: Handle, addr: i32, len: i32) -> Vec<u8> {
         let reply = self.op_reply(guest, OP_READ, &[addr, len], &[]);
         assert_eq!(reply.ptype, ptype::RESPONSE);
         reply.data
@@ -265,7 +275,7 @@ impl Drop for Harness {
     }
 }
 
-pub fn op_payload(op: i32, args: &[i32], data: &[u8]) -> Vec<u8> {
+pub(crate) fn op_payload(op: i32, args: &[i32], data: &[u8]) -> Vec<u8> {
     let mut p = Vec::with_capacity(28 + data.len());
     p.extend_from_slice(&op.to_le_bytes());
     for i in 0..6 {
@@ -277,43 +287,43 @@ pub fn op_payload(op: i32, args: &[i32], data: &[u8]) -> Vec<u8> {
 
 // Operations of the ABI guest: a CLIENT request `[op, a, b, c, d, e, f: i32 LE] data...` runs
 // one import (or action) and answers with its result as an i64 (LE).
-pub const OP_SEND: i32 = 0;
-pub const OP_SEND_NAME: i32 = 1;
-pub const OP_REDIRECT: i32 = 2;
-pub const OP_FORWARD: i32 = 3;
-pub const OP_MSG_READ: i32 = 4;
-pub const OP_MSG_SIZE: i32 = 5;
-pub const OP_MSG_FREE: i32 = 6;
-pub const OP_FORWARD_TYPE: i32 = 7;
-pub const OP_GENID: i32 = 8;
-pub const OP_TIMEOUT: i32 = 9;
-pub const OP_NOW: i32 = 10;
-pub const OP_HPC: i32 = 11;
-pub const OP_SELF: i32 = 12;
-pub const OP_LOG: i32 = 13;
-pub const OP_COMMAND: i32 = 14;
-pub const OP_EXIT: i32 = 15;
-pub const OP_TRAP: i32 = 16;
-pub const OP_SPIN: i32 = 17;
-pub const OP_GROW: i32 = 18;
+pub(crate) const OP_SEND: i32 = 0;
+pub(crate) const OP_SEND_NAME: i32 = 1;
+pub(crate) const OP_REDIRECT: i32 = 2;
+pub(crate) const OP_FORWARD: i32 = 3;
+pub(crate) const OP_MSG_READ: i32 = 4;
+pub(crate) const OP_MSG_SIZE: i32 = 5;
+pub(crate) const OP_MSG_FREE: i32 = 6;
+pub(crate) const OP_FORWARD_TYPE: i32 = 7;
+pub(crate) const OP_GENID: i32 = 8;
+pub(crate) const OP_TIMEOUT: i32 = 9;
+pub(crate) const OP_NOW: i32 = 10;
+pub(crate) const OP_HPC: i32 = 11;
+pub(crate) const OP_SELF: i32 = 12;
+pub(crate) const OP_LOG: i32 = 13;
+pub(crate) const OP_COMMAND: i32 = 14;
+pub(crate) const OP_EXIT: i32 = 15;
+pub(crate) const OP_TRAP: i32 = 16;
+pub(crate) const OP_SPIN: i32 = 17;
+pub(crate) const OP_GROW: i32 = 18;
 /// Copies `data` to address `a`.
-pub const OP_WRITE: i32 = 19;
+pub(crate) const OP_WRITE: i32 = 19;
 /// Answers with the `b` bytes at address `a` (the reply is those bytes, not an i64).
-pub const OP_READ: i32 = 20;
+pub(crate) const OP_READ: i32 = 20;
 /// Every message that is not an op is reported to address `a` (0: nobody).
-pub const OP_OBSERVE: i32 = 21;
+pub(crate) const OP_OBSERVE: i32 = 21;
 /// Grows memory page by page until refused, then traps (what a Rust guest's OOM does).
-pub const OP_HOG: i32 = 22;
+pub(crate) const OP_HOG: i32 = 22;
 /// Returns without answering: the request stays held by the guest.
-pub const OP_HOLD: i32 = 23;
+pub(crate) const OP_HOLD: i32 = 23;
 /// Answers request `(a = source, b = session)` with an empty RESPONSE.
-pub const OP_ANSWER: i32 = 24;
+pub(crate) const OP_ANSWER: i32 = 24;
 
 /// The start of the guest's scratch area (up to 8 KiB), kept across messages.
-pub const SCRATCH: i32 = 1024;
+pub(crate) const SCRATCH: i32 = 1024;
 
 /// The imports every WAT guest declares (all of ABI.md's).
-pub const IMPORTS: &str = r#"
+pub(crate) const IMPORTS: &str = r#"
   (import "skybox" "send" (func $send (param i32 i32 i32 i32 i32) (result i32)))
   (import "skybox" "send_name" (func $send_name (param i32 i32 i32 i32 i32 i32) (result i32)))
   (import "skybox" "redirect" (func $redirect (param i32 i32 i32 i32 i32 i32) (result i32)))
@@ -334,7 +344,7 @@ pub const IMPORTS: &str = r#"
 
 /// A bump allocator from 8 KiB up (memory grows as needed; 0 when it cannot), reset by
 /// `$reset` after each message, and an empty `skybox_start`.
-pub const ALLOCATOR: &str = r#"
+pub(crate) const ALLOCATOR: &str = r#"
   (global $bump (mut i32) (i32.const 8192))
   (func $reset (global.set $bump (i32.const 8192)))
   (func $alloc (export "skybox_alloc") (param $n i32) (result i32)
@@ -356,7 +366,7 @@ pub const ALLOCATOR: &str = r#"
 /// other message to an observer, and tells the sender the handle of each held message (a CLIENT
 /// message with the 4-byte handle). Its start arguments: `trap` traps, `spin` loops forever,
 /// `exit` exits, anything else starts normally.
-pub fn abi_guest() -> String {
+pub(crate) fn abi_guest() -> String {
     format!(
         r#"(module {IMPORTS}
   (memory (export "memory") 1)
@@ -450,14 +460,14 @@ pub fn abi_guest() -> String {
 }
 
 /// A report from the ABI guest's observer: `(ptype, session, source, size, payload)`.
-pub fn report(msg: &Message) -> (i32, i32, u32, i32, Vec<u8>) {
+pub(crate) fn report(msg: &Message) -> (i32, i32, u32, i32, Vec<u8>) {
     let d = &msg.data;
     let word = |i: usize| i32::from_le_bytes(d[i..i + 4].try_into().unwrap());
     (word(0), word(4), word(8) as u32, word(12), d[16..].to_vec())
 }
 
 /// An echo guest: answers every request with its own payload; the smallest useful guest.
-pub fn echo_guest() -> String {
+pub(crate) fn echo_guest() -> String {
     format!(
         r#"(module {IMPORTS}
   (memory (export "memory") 1)
@@ -473,11 +483,11 @@ pub fn echo_guest() -> String {
 }
 
 /// The disk cache of compiled guests for the tests: `$CARGO_TARGET_TMPDIR/wasm-cache`.
-pub fn test_cache_dir() -> PathBuf {
+pub(crate) fn test_cache_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("wasm-cache")
 }
 
 /// The repository root.
-pub fn repo_root() -> PathBuf {
+pub(crate) fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }

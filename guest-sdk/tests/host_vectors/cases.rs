@@ -3,7 +3,7 @@
 // wrote them) and the host's bytes, in hex. Regenerate with the command in its main.rs (the
 // order of string keys changes from run to run: Lua seeds its string hash at random).
 
-pub fn cases() -> Vec<(&'static str, Vec<Value>, &'static str)> {
+pub(super) fn cases() -> Vec<(&'static str, Vec<Value>, &'static str)> {
     vec![
         ("nil", vec![Nil, ], "00"),
         ("true", vec![Boolean(true), ], "09"),

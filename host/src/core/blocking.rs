@@ -15,7 +15,7 @@ use super::message::{Handle, Message, ptype};
 use super::node::Node;
 
 /// A job: computes the reply payload. It runs on a pool thread, never on a worker.
-pub type Job = Box<dyn FnOnce() -> Vec<u8> + Send>;
+pub(crate) type Job = Box<dyn FnOnce() -> Vec<u8> + Send>;
 
 struct Task {
     handle: Handle,
@@ -23,7 +23,7 @@ struct Task {
     job: Job,
 }
 
-pub struct BlockingPool {
+pub(crate) struct BlockingPool {
     tx: Sender<Option<Task>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -31,7 +31,7 @@ pub struct BlockingPool {
 impl BlockingPool {
     /// Starts `threads` pool threads delivering results through `node` (held weakly, so the pool
     /// does not keep a stopped node alive).
-    pub fn start(node: &Arc<Node>, threads: usize) -> std::io::Result<BlockingPool> {
+    pub(crate) fn start(node: &Arc<Node>, threads: usize) -> std::io::Result<BlockingPool> {
         let (tx, rx) = channel::unbounded::<Option<Task>>();
         let mut joins = Vec::new();
         for index in 0..threads.max(1) {
@@ -58,13 +58,13 @@ impl BlockingPool {
     }
 
     /// Runs `job` on the pool; its result reaches `handle` as RESPONSE(`session`).
-    pub fn run(&self, handle: Handle, session: i32, job: Job) {
+    pub(crate) fn run(&self, handle: Handle, session: i32, job: Job) {
         let _ = self.tx.send(Some(Task { handle, session, job }));
     }
 
     /// Stops the pool threads after the jobs already queued. Jobs still running are not waited
     /// for: a stop must not hang on a blocked system call.
-    pub fn stop(&self) {
+    pub(crate) fn stop(&self) {
         let threads = std::mem::take(&mut *self.threads.lock());
         for _ in &threads {
             let _ = self.tx.send(None);

@@ -16,9 +16,13 @@ use super::message::Handle;
 use super::service::Service;
 
 /// The local part of a handle; the high 8 bits name the harbor (node).
-pub const HANDLE_MASK: u32 = 0x00ff_ffff;
+pub(crate) const HANDLE_MASK: u32 = 0x00ff_ffff;
 const INITIAL_SLOTS: usize = 64;
 
+/// The node's live services by handle, and its local names.
+///
+/// Invariant: every handle carries this table's harbor id, and a handle is not given to another
+/// service until the 24-bit counter wraps around.
 pub struct HandleTable {
     harbor: u32,
     slots: ArcSwap<Slots>,
@@ -48,6 +52,7 @@ impl Slots {
 }
 
 impl HandleTable {
+    /// An empty table whose handles carry `harbor` in their high 8 bits.
     pub fn new(harbor: u8) -> HandleTable {
         HandleTable {
             harbor: (harbor as u32) << 24,
@@ -102,7 +107,7 @@ impl HandleTable {
     }
 
     /// Makes `handle` unreachable and drops its names; returns the service if it was live.
-    pub fn retire(&self, handle: Handle) -> Option<Arc<Service>> {
+    pub(crate) fn retire(&self, handle: Handle) -> Option<Arc<Service>> {
         let mut writer = self.writer.lock();
         let slots = self.slots.load();
         let slot = slots.slot(handle);
@@ -115,7 +120,7 @@ impl HandleTable {
     }
 
     /// Every live service, for a global stop.
-    pub fn all(&self) -> Vec<Arc<Service>> {
+    pub(crate) fn all(&self) -> Vec<Arc<Service>> {
         let _writer = self.writer.lock();
         self.slots.load().entries.iter().filter_map(|e| e.load_full()).collect()
     }
@@ -126,7 +131,7 @@ impl HandleTable {
     }
 
     /// Binds a local name (`.name`); false if the name is taken.
-    pub fn bind_name(&self, name: &str, handle: Handle) -> bool {
+    pub(crate) fn bind_name(&self, name: &str, handle: Handle) -> bool {
         let mut names = self.names.write();
         if names.contains_key(name) {
             return false;
@@ -135,17 +140,11 @@ impl HandleTable {
         true
     }
 
-    pub fn find_name(&self, name: &str) -> Option<Handle> {
+    pub(crate) fn find_name(&self, name: &str) -> Option<Handle> {
         self.names.read().get(name).copied()
     }
 
-    /// The names bound to `handle`.
-    pub fn names_of(&self, handle: Handle) -> Vec<String> {
-        let names = self.names.read();
-        names.iter().filter(|(_, h)| **h == handle).map(|(n, _)| n.to_string()).collect()
-    }
-
-    pub fn harbor(&self) -> u8 {
+    pub(crate) fn harbor(&self) -> u8 {
         (self.harbor >> 24) as u8
     }
 }
@@ -156,7 +155,7 @@ mod tests {
 
     fn table_with(n: usize) -> (HandleTable, Vec<Handle>) {
         let table = HandleTable::new(0);
-        let handles = (0..n).map(|_| table.register(|h| Service::bare(h, "test")).handle()).collect();
+        let handles = (0..n).map(|_| table.register(Service::bare).handle()).collect();
         (table, handles)
     }
 
@@ -177,7 +176,7 @@ mod tests {
         assert!(table.retire(gone).is_some());
         assert!(table.retire(gone).is_none());
         assert!(table.grab(gone).is_none());
-        let fresh = table.register(|h| Service::bare(h, "test")).handle();
+        let fresh = table.register(Service::bare).handle();
         assert!(fresh > handles[9], "new handle {fresh} must not reuse {gone}");
     }
 
@@ -194,7 +193,7 @@ mod tests {
     #[test]
     fn harbor_bits_are_kept() {
         let table = HandleTable::new(3);
-        let h = table.register(|h| Service::bare(h, "test")).handle();
+        let h = table.register(Service::bare).handle();
         assert_eq!(h >> 24, 3);
         assert!(table.grab(h).is_some());
     }

@@ -19,7 +19,7 @@ impl Node {
     pub fn launch(self: &Arc<Self>, line: &str) -> anyhow::Result<Handle> {
         let line = line.trim();
         let (runtime, args) = line.split_once(' ').unwrap_or((line, ""));
-        let service = self.handles.register(|handle| Arc::new(Service::new(handle, line)));
+        let service = self.handles.register(|handle| Arc::new(Service::new(handle)));
         let built = match self.runtimes.read().get(runtime) {
             Some(factory) => factory(self, &service, args.trim_start()),
             None => Err(anyhow!("unknown service type '{runtime}'")),

@@ -19,14 +19,14 @@ enum Entry {
     Stop,
 }
 
-pub struct Logger {
+pub(crate) struct Logger {
     tx: Sender<Entry>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Logger {
     /// Logs to `path` (appending), or to stdout when `None`.
-    pub fn start(path: Option<&Path>) -> io::Result<Logger> {
+    pub(crate) fn start(path: Option<&Path>) -> io::Result<Logger> {
         let sink: Box<dyn Write + Send> = match path {
             Some(path) => Box::new(open_log(path)?),
             None => Box::new(io::stdout()),
@@ -38,7 +38,7 @@ impl Logger {
         Ok(Logger { tx, thread: Mutex::new(Some(thread)) })
     }
 
-    pub fn log(&self, source: Handle, text: String) {
+    pub(crate) fn log(&self, source: Handle, text: String) {
         if let Err(channel::SendError(Entry::Line(source, text))) = self.tx.send(Entry::Line(source, text)) {
             // The logger already stopped (a line racing the shutdown): write it directly.
             println!("[:{source:08x}] {text}");
@@ -46,7 +46,7 @@ impl Logger {
     }
 
     /// Writes every line sent so far, then stops the thread. Idempotent.
-    pub fn shutdown(&self) {
+    pub(crate) fn shutdown(&self) {
         if let Some(thread) = self.thread.lock().take() {
             let _ = self.tx.send(Entry::Stop);
             let _ = thread.join();

@@ -19,6 +19,8 @@ const OVERLOAD_THRESHOLD: usize = 1024;
 const SHRINK_ABOVE: usize = 4096;
 const INITIAL_CAPACITY: usize = 16;
 
+/// A service's queue of messages and its `scheduled` flag (see the module docs for the
+/// invariant).
 pub struct Mailbox {
     inner: Mutex<Inner>,
 }
@@ -48,11 +50,11 @@ impl Inner {
 /// A message taken by [`Mailbox::pop`].
 #[derive(Debug)]
 pub struct Popped {
-    pub msg: Message,
+    pub(crate) msg: Message,
     /// Messages still queued behind it.
-    pub remaining: usize,
+    pub(crate) remaining: usize,
     /// A queue length that passed the overload threshold since the last pop, to be logged.
-    pub overload: Option<usize>,
+    pub(crate) overload: Option<usize>,
 }
 
 /// What the pusher must do after [`Mailbox::push`].
@@ -82,6 +84,8 @@ impl Mailbox {
         }
     }
 
+    /// Appends `msg` unless the mailbox is closed; says whether the caller must schedule the
+    /// service.
     pub fn push(&self, msg: Message) -> Pushed {
         let mut inner = self.inner.lock();
         if inner.closed {
@@ -126,7 +130,7 @@ impl Mailbox {
 
     /// Ends a worker's batch: if the mailbox is empty it is no longer scheduled and this returns
     /// true (the service is idle); else the worker must requeue the service.
-    pub fn unschedule_if_empty(&self) -> bool {
+    pub(crate) fn unschedule_if_empty(&self) -> bool {
         let mut inner = self.inner.lock();
         if !inner.queue.is_empty() {
             return false;
@@ -136,7 +140,8 @@ impl Mailbox {
     }
 
     /// A queue length that passed the overload threshold since the last call, if any.
-    pub fn take_overload(&self) -> Option<usize> {
+    #[cfg(test)]
+    pub(crate) fn take_overload(&self) -> Option<usize> {
         let mut inner = self.inner.lock();
         match std::mem::take(&mut inner.overload) {
             0 => None,
@@ -144,21 +149,23 @@ impl Mailbox {
         }
     }
 
+    /// Messages queued now.
     pub fn len(&self) -> usize {
         self.inner.lock().queue.len()
     }
 
+    /// True when no message is queued.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// The longest the queue has been.
-    pub fn peak(&self) -> usize {
+    pub(crate) fn peak(&self) -> usize {
         self.inner.lock().peak
     }
 
     /// Refuses further pushes and returns what was still queued, for the caller to bounce.
-    pub fn close(&self) -> VecDeque<Message> {
+    pub(crate) fn close(&self) -> VecDeque<Message> {
         let mut inner = self.inner.lock();
         inner.closed = true;
         std::mem::take(&mut inner.queue)

@@ -17,29 +17,31 @@ pub struct Message {
     pub source: Handle,
     /// 0 for a one-way message; otherwise the id the reply must carry.
     pub session: i32,
+    /// The message type, one of [`ptype`].
     pub ptype: u8,
+    /// The payload, owned by whoever holds the message.
     pub data: Vec<u8>,
 }
 
 impl Message {
     /// A request expects a reply: it carries a session and is neither a reply nor an error.
-    pub fn is_request(&self) -> bool {
+    pub(crate) fn is_request(&self) -> bool {
         is_request(self.ptype, self.session)
     }
 }
 
 /// See [`Message::is_request`].
-pub fn is_request(ptype: u8, session: i32) -> bool {
+pub(crate) fn is_request(ptype: u8, session: i32) -> bool {
     session != 0 && ptype != ptype::RESPONSE && ptype != ptype::ERROR
 }
 
 /// Formats a handle the way skynet prints it: `:0000000a`.
-pub fn format_handle(handle: Handle) -> String {
+pub(crate) fn format_handle(handle: Handle) -> String {
     skybox_sdk::Address(handle).to_string()
 }
 
 /// Parses `:0000000a` (or bare hex); `None` for anything else. The SDK's `Address` parser is
 /// the one definition of the format.
-pub fn parse_handle(text: &str) -> Option<Handle> {
+pub(crate) fn parse_handle(text: &str) -> Option<Handle> {
     text.parse::<skybox_sdk::Address>().ok().map(|address| address.0)
 }

@@ -1,18 +1,18 @@
 //! The native core: what every service stands on, whatever runs inside it. It names no runtime
 //! and no service: runtimes plug in through `Node::register_runtime` and the `Actor` trait.
 
-pub mod blocking;
+mod blocking;
 mod command;
 pub mod handle;
 mod lifetime;
-pub mod logger;
+mod logger;
 pub mod mailbox;
 pub mod message;
-pub mod monitor;
+pub(crate) mod monitor;
 mod names;
 pub mod node;
 pub mod requests;
-pub mod scheduler;
+mod scheduler;
 pub mod service;
-pub mod timer;
+mod timer;
 mod worker;

@@ -43,7 +43,7 @@ pub(super) fn run(node: &Node, limit: Duration) {
 
 /// What one worker is running: 0 in `since` when idle.
 #[derive(Default)]
-pub struct WorkerSlot {
+pub(crate) struct WorkerSlot {
     dest: AtomicU32,
     source: AtomicU32,
     /// Host clock (ns) when the current message started; 0 when idle.
@@ -52,31 +52,31 @@ pub struct WorkerSlot {
 
 impl WorkerSlot {
     #[inline]
-    pub fn begin(&self, source: Handle, dest: Handle, now_ns: u64) {
+    pub(crate) fn begin(&self, source: Handle, dest: Handle, now_ns: u64) {
         self.source.store(source, Ordering::Relaxed);
         self.dest.store(dest, Ordering::Relaxed);
         self.since.store(now_ns.max(1), Ordering::Release);
     }
 
     #[inline]
-    pub fn end(&self) {
+    pub(crate) fn end(&self) {
         self.since.store(0, Ordering::Release);
     }
 
     /// `(source, dest, since)` of the running message, if any.
-    pub fn current(&self) -> Option<(Handle, Handle, u64)> {
+    pub(crate) fn current(&self) -> Option<(Handle, Handle, u64)> {
         let since = self.since.load(Ordering::Acquire);
         (since != 0).then(|| (self.source.load(Ordering::Relaxed), self.dest.load(Ordering::Relaxed), since))
     }
 }
 
 /// How often the monitor looks, for a given limit: often enough to act within a tenth of it.
-pub fn poll_interval(limit: Duration) -> Duration {
+pub(crate) fn poll_interval(limit: Duration) -> Duration {
     (limit / 10).clamp(Duration::from_millis(5), Duration::from_millis(500))
 }
 
 /// Parses the `endless` config value: seconds, fractions allowed; 0 turns the monitor off.
-pub fn parse_limit(text: &str) -> Option<Duration> {
+pub(crate) fn parse_limit(text: &str) -> Option<Duration> {
     let secs: f64 = text.trim().parse().ok()?;
     (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
 }

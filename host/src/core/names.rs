@@ -77,13 +77,13 @@ impl Node {
     }
 
     /// Marks `handle` as the harbor service: unbound global names are waited for from now on.
-    pub fn set_harbor_service(&self, handle: Handle) {
+    pub(crate) fn set_harbor_service(&self, handle: Handle) {
         self.names.harbor.store(handle, Ordering::Release);
     }
 
     /// The harbor `handle` is gone: nothing waits for global names any more; waiting requests
     /// fail.
-    pub fn clear_harbor_service(&self, handle: Handle) {
+    pub(crate) fn clear_harbor_service(&self, handle: Handle) {
         if self.names.harbor.compare_exchange(handle, 0, Ordering::AcqRel, Ordering::Acquire).is_err() {
             return;
         }

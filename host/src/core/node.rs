@@ -33,11 +33,11 @@ use super::service::{Actor, Service};
 use super::timer::{Clock, Timeouts};
 
 /// Builds the runtime of a newly registered service from its launch arguments.
-pub type RuntimeFactory =
+pub(crate) type RuntimeFactory =
     Box<dyn Fn(&Arc<Node>, &Arc<Service>, &str) -> anyhow::Result<Box<dyn Actor>> + Send + Sync>;
 
 /// Told of every service that exits (e.g. the socket thread closing what it owned).
-pub type ExitHook = Box<dyn Fn(Handle) + Send + Sync>;
+pub(crate) type ExitHook = Box<dyn Fn(Handle) + Send + Sync>;
 
 /// How a node is set up; everything else comes from the environment (config keys).
 pub struct NodeConfig {
@@ -76,7 +76,7 @@ pub enum SendError {
 /// Where a service sends: an address, or a name as skynet takes them (`:0000000a`, `.name`, a
 /// global `NAME`).
 #[derive(Debug, Clone, Copy)]
-pub enum Dest<'a> {
+pub(crate) enum Dest<'a> {
     /// An address, live or not.
     Handle(Handle),
     /// A name, resolved once by the send.
@@ -89,7 +89,7 @@ pub struct Node {
     pub handles: HandleTable,
     pub(super) global: GlobalQueue,
     /// The host clock (`skynet.now`, `skynet.hpc`).
-    pub clock: Clock,
+    pub(crate) clock: Clock,
     pub(super) timeouts: Timeouts,
     logger: Logger,
     pub(super) env: RwLock<HashMap<String, String>>,
@@ -152,7 +152,7 @@ impl Node {
 
     /// The node's subsystem of type `T` (one per node), built by `make` on first use. A
     /// subsystem lives beside the core and reaches it through the node's public operations.
-    pub fn subsystem<T: Any + Send + Sync>(
+    pub(crate) fn subsystem<T: Any + Send + Sync>(
         self: &Arc<Self>,
         make: impl FnOnce(&Arc<Node>) -> anyhow::Result<Arc<T>>,
     ) -> anyhow::Result<Arc<T>> {
@@ -166,7 +166,7 @@ impl Node {
     }
 
     /// Calls `hook` with the address of every service that exits from now on.
-    pub fn on_exit(&self, hook: ExitHook) {
+    pub(crate) fn on_exit(&self, hook: ExitHook) {
         self.exit_hooks.write().push(hook);
     }
 
@@ -243,7 +243,7 @@ impl Node {
     }
 
     /// True once the node is stopping: the threads finish what they do and exit.
-    pub fn is_stopping(&self) -> bool {
+    pub(crate) fn is_stopping(&self) -> bool {
         self.quit.load(Ordering::Acquire)
     }
 
@@ -258,12 +258,12 @@ impl Node {
     }
 
     /// Writes one log line as `source`.
-    pub fn log(&self, source: Handle, text: String) {
+    pub(crate) fn log(&self, source: Handle, text: String) {
         self.logger.log(source, text);
     }
 
     /// A config key (`skynet.getenv`).
-    pub fn getenv(&self, key: &str) -> Option<String> {
+    pub(crate) fn getenv(&self, key: &str) -> Option<String> {
         self.env.read().get(key).cloned()
     }
 
@@ -290,7 +290,7 @@ impl Node {
     /// ERROR here. On failure the payload is freed.
     #[inline]
     #[allow(clippy::too_many_arguments)]
-    pub fn send(
+    pub(crate) fn send(
         &self,
         from: &Service,
         held: &mut HeldRequests,
@@ -317,14 +317,14 @@ impl Node {
     }
 
     /// Tells `to` that request `session` failed (an ERROR message from `from`).
-    pub fn send_error(&self, from: Handle, to: Handle, session: i32) {
+    pub(crate) fn send_error(&self, from: Handle, to: Handle, session: i32) {
         if to != 0 {
             let _ = self.push(to, Message { source: from, session, ptype: ptype::ERROR, data: Vec::new() });
         }
     }
 
     /// Delivers RESPONSE(session) to `handle` after `ticks` centiseconds (at once if `ticks <= 0`).
-    pub fn timeout(&self, handle: Handle, ticks: i64, session: i32) {
+    pub(crate) fn timeout(&self, handle: Handle, ticks: i64, session: i32) {
         if ticks <= 0 {
             let _ =
                 self.push(handle, Message { source: 0, session, ptype: ptype::RESPONSE, data: Vec::new() });
@@ -335,7 +335,7 @@ impl Node {
 
     /// Runs `job` off the workers (see `blocking`); its result reaches `handle` as
     /// RESPONSE(`session`). The pool has `blocking_threads` threads (config, default 4).
-    pub fn run_blocking(
+    pub(crate) fn run_blocking(
         self: &Arc<Self>,
         handle: Handle,
         session: i32,

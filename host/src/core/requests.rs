@@ -14,10 +14,8 @@
 //!    answered with ERROR if nothing answered it;
 //! 5. when the service dies, every request still held is answered with ERROR.
 //!
-//! Rules 1, 4 and 5 live in the worker and the reaper; 2 and 3 in [`Node::send`], through
-//! [`HeldRequests::sent`].
-//!
-//! [`Node::send`]: super::node::Node::send
+//! Rules 1, 4 and 5 live in the worker and the reaper; 2 and 3 in `Node::send`, through
+//! `HeldRequests::sent`.
 
 use rustc_hash::FxHashSet;
 
@@ -95,12 +93,14 @@ impl HeldRequests {
     }
 
     /// How many requests are held.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.0.len()
     }
 
     /// True when no request is held.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 }

@@ -38,13 +38,13 @@ thread_local! {
 /// its wake-up policy).
 ///
 /// `run_next` must outlive the thread's use of it: the worker holds the node that owns it.
-pub fn enter_worker(run_next: &RunNext) {
+pub(crate) fn enter_worker(run_next: &RunNext) {
     ON_WORKER.with(|w| w.set(true));
     RUN_NEXT.with(|r| r.set(run_next));
 }
 
 /// How many times in a row a worker takes its run-next slot while the global queue has work.
-pub const RUN_NEXT_STREAK: u32 = 32;
+pub(crate) const RUN_NEXT_STREAK: u32 = 32;
 
 /// A worker's run-next slot: at most one service, owned through the pointer. Its owner worker
 /// puts and takes; idle workers (thieves) and the timer take. Generic only for the model tests,
@@ -54,7 +54,7 @@ pub const RUN_NEXT_STREAK: u32 = 32;
 /// access that changes it is a swap, so exactly one party takes each service back (a put's
 /// displaced service, a take, or the drop), whatever the interleaving. The swaps are AcqRel: the
 /// taker sees everything done to the service before it was put.
-pub struct RunNext<T = Service> {
+pub(crate) struct RunNext<T = Service> {
     service: AtomicPtr<T>,
     /// The queue's tick when the service was put (see [`GlobalQueue::advance_tick`]). A hint
     /// only: read apart from `service`, it may belong to the previous service, which at worst
@@ -72,7 +72,7 @@ impl<T> Default for RunNext<T> {
 
 impl<T> RunNext<T> {
     /// Puts `service` in the slot at `tick` and returns the service it displaces.
-    pub fn put(&self, service: Arc<T>, tick: u64) -> Option<Arc<T>> {
+    pub(crate) fn put(&self, service: Arc<T>, tick: u64) -> Option<Arc<T>> {
         self.since.store(tick, Ordering::Relaxed);
         let old = self.service.swap(Arc::into_raw(service).cast_mut(), Ordering::AcqRel);
         // SAFETY: per the invariant, a non-null pointer is an owned Arc, now ours.
@@ -85,12 +85,12 @@ impl<T> RunNext<T> {
 
     /// Takes the service if it has waited since before tick `before` (the timer, for a worker
     /// busy with a long message or a long batch).
-    pub fn take_older(&self, before: u64) -> Option<Arc<T>> {
+    pub(crate) fn take_older(&self, before: u64) -> Option<Arc<T>> {
         if self.since.load(Ordering::Relaxed) < before { self.take() } else { None }
     }
 
     /// Takes the service out of the slot (the owner, a thief or the timer).
-    pub fn take(&self) -> Option<Arc<T>> {
+    pub(crate) fn take(&self) -> Option<Arc<T>> {
         if self.service.load(Ordering::Relaxed).is_null() {
             return None;
         }
@@ -109,14 +109,14 @@ impl<T> Drop for RunNext<T> {
 /// How many messages of one service a worker handles before it requeues the service, from the
 /// queue length and the worker's weight (skynet's scheme: weight -1 takes one message, weight w
 /// takes `len >> w`). The cap keeps a flooded service from starving the rest.
-pub fn batch_size(weight: i8, queued: usize) -> usize {
+pub(crate) fn batch_size(weight: i8, queued: usize) -> usize {
     const CAP: usize = 256;
     if weight < 0 { 1 } else { (queued >> weight).clamp(1, CAP) }
 }
 
 /// skynet's worker weights: the first four workers take one message at a time, the next four a
 /// whole queue, then half, a quarter...
-pub fn worker_weight(index: usize) -> i8 {
+pub(crate) fn worker_weight(index: usize) -> i8 {
     const WEIGHTS: [i8; 32] =
         [-1, -1, -1, -1, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3];
     WEIGHTS.get(index).copied().unwrap_or(0)
@@ -169,7 +169,7 @@ impl Sleepers {
 }
 
 #[derive(Default)]
-pub struct GlobalQueue {
+pub(crate) struct GlobalQueue {
     queue: SegQueue<Arc<Service>>,
     sleepers: Sleepers,
     /// Advanced by the timer thread: the clock of run-next slots.
@@ -183,7 +183,7 @@ impl GlobalQueue {
     /// Schedules a service a message just woke: into the run-next slot of the worker running on
     /// this thread (the service it displaces goes to the queue), else into the queue.
     #[inline]
-    pub fn schedule(&self, service: Arc<Service>) {
+    pub(crate) fn schedule(&self, service: Arc<Service>) {
         let slot = RUN_NEXT.with(|r| r.get());
         if slot.is_null() {
             return self.push(service);
@@ -195,11 +195,11 @@ impl GlobalQueue {
     }
 
     /// Advances the slots' clock (the timer thread, every tick) and returns the new tick.
-    pub fn advance_tick(&self) -> u64 {
+    pub(crate) fn advance_tick(&self) -> u64 {
         self.tick.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    pub fn push(&self, service: Arc<Service>) {
+    pub(crate) fn push(&self, service: Arc<Service>) {
         // The push is a SeqCst write (SegQueue's tail index), as the sleepers' protocol wants.
         self.queue.push(service);
         if !self.sleepers.any() {
@@ -218,33 +218,29 @@ impl GlobalQueue {
     }
 
     #[inline]
-    pub fn pop(&self) -> Option<Arc<Service>> {
+    pub(crate) fn pop(&self) -> Option<Arc<Service>> {
         self.queue.pop()
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.queue.is_empty()
     }
 
-    pub fn len(&self) -> usize {
-        self.queue.len()
-    }
-
-    pub fn has_sleepers(&self) -> bool {
+    pub(crate) fn has_sleepers(&self) -> bool {
         self.sleepers.any()
     }
 
-    pub fn wake_one(&self) {
+    pub(crate) fn wake_one(&self) {
         self.sleepers.wake_one();
     }
 
-    pub fn wake_all(&self) {
+    pub(crate) fn wake_all(&self) {
         self.sleepers.wake_all();
     }
 
     /// Waits until the queue may hold work, or `stop` says to quit. Before sleeping, tries
     /// `steal` (another worker's run-next slot) and returns what it gets.
-    pub fn idle(
+    pub(crate) fn idle(
         &self,
         stop: impl Fn() -> bool,
         steal: impl Fn() -> Option<Arc<Service>>,
@@ -299,7 +295,7 @@ mod tests {
         while !q.has_sleepers() {
             std::thread::yield_now();
         }
-        q.push(Service::bare(7, "t"));
+        q.push(Service::bare(7));
         assert_eq!(sleeper.join().unwrap(), 7);
     }
 
@@ -310,16 +306,16 @@ mod tests {
         std::thread::scope(|s| {
             s.spawn(|| {
                 enter_worker(slot);
-                q.schedule(Service::bare(1, "a"));
+                q.schedule(Service::bare(1));
                 assert!(q.is_empty());
-                q.schedule(Service::bare(2, "b"));
+                q.schedule(Service::bare(2));
                 assert_eq!(q.pop().map(|s| s.handle()), Some(1));
             });
         });
         assert_eq!(slot.take().map(|s| s.handle()), Some(2));
         assert!(slot.take().is_none());
         // Off a worker thread: the queue.
-        q.schedule(Service::bare(3, "c"));
+        q.schedule(Service::bare(3));
         assert_eq!(q.pop().map(|s| s.handle()), Some(3));
     }
 }

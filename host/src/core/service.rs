@@ -40,28 +40,31 @@ pub trait Actor: Send {
 }
 
 /// Stops the handler a runtime is running right now, from another thread (SIGNAL, the monitor).
-pub trait Interrupter: Send + Sync {
+pub(crate) trait Interrupter: Send + Sync {
     fn interrupt(&self);
 }
 
 /// Per-service counters, readable from any thread.
 #[derive(Default)]
-pub struct Counters {
-    pub messages_in: AtomicU64,
-    pub messages_out: AtomicU64,
+pub(crate) struct Counters {
+    pub(crate) messages_in: AtomicU64,
+    pub(crate) messages_out: AtomicU64,
     /// Nanoseconds spent running this service's messages.
-    pub busy_ns: AtomicU64,
+    pub(crate) busy_ns: AtomicU64,
     /// When the message being handled started (host clock, ns), 0 while idle. Read by STAT
     /// "time" and by the monitor.
-    pub running_since: AtomicU64,
+    pub(crate) running_since: AtomicU64,
     /// Bytes the runtime held after its last batch of messages (`Actor::memory`).
-    pub memory: AtomicU64,
+    pub(crate) memory: AtomicU64,
 }
 
+/// One service: its address, mailbox and runtime, shared by the handle table, the queues and the
+/// worker running it.
+///
+/// Invariant: the runtime (`actor`) is taken by at most one worker at a time (the mailbox's
+/// `scheduled` flag), and a closed service runs no further message.
 pub struct Service {
     handle: Handle,
-    /// What was launched (`snlua main arg`), for logs and listings.
-    launch: Box<str>,
     pub(crate) mailbox: Mailbox,
     /// Taken by the worker running the service; `None` once the service has been reaped.
     pub(crate) actor: Mutex<Option<Box<dyn Actor>>>,
@@ -70,7 +73,7 @@ pub struct Service {
     closed: AtomicBool,
     /// Set by the monitor when a message runs past the endless-loop limit.
     pub(crate) endless: AtomicBool,
-    pub counters: Counters,
+    pub(crate) counters: Counters,
     /// `LOGON`: every message this service receives is also written here.
     message_log: parking_lot::Mutex<Option<BufWriter<File>>>,
     logging: AtomicBool,
@@ -78,10 +81,9 @@ pub struct Service {
 }
 
 impl Service {
-    pub fn new(handle: Handle, launch: &str) -> Service {
+    pub(crate) fn new(handle: Handle) -> Service {
         Service {
             handle,
-            launch: launch.into(),
             mailbox: Mailbox::new(),
             actor: Mutex::new(None),
             session: AtomicI32::new(0),
@@ -95,22 +97,19 @@ impl Service {
     }
 
     /// A service with no runtime, for tests of the tables around it.
-    pub fn bare(handle: Handle, launch: &str) -> Arc<Service> {
-        Arc::new(Service::new(handle, launch))
+    pub fn bare(handle: Handle) -> Arc<Service> {
+        Arc::new(Service::new(handle))
     }
 
+    /// The service's address.
     #[inline]
     pub fn handle(&self) -> Handle {
         self.handle
     }
 
-    pub fn launch_line(&self) -> &str {
-        &self.launch
-    }
-
     /// A fresh session id: positive, never 0, wrapping from `i32::MAX` back to 1 (as skynet's
     /// `skynet_context_newsession`; skynet.lua's wrap-around guard relies on this range).
-    pub fn new_session(&self) -> i32 {
+    pub(crate) fn new_session(&self) -> i32 {
         loop {
             let prev = self.session.load(Ordering::Relaxed);
             let next = if (0..i32::MAX).contains(&prev) { prev + 1 } else { 1 };
@@ -125,7 +124,7 @@ impl Service {
         self.session.store(value, Ordering::Relaxed);
     }
 
-    pub fn is_closed(&self) -> bool {
+    pub(crate) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
     }
 
@@ -133,12 +132,12 @@ impl Service {
         !self.closed.swap(true, Ordering::AcqRel)
     }
 
-    pub fn mqlen(&self) -> usize {
+    pub(crate) fn mqlen(&self) -> usize {
         self.mailbox.len()
     }
 
     /// Starts (`Some`) or stops (`None`) the message log of this service.
-    pub fn set_message_log(&self, file: Option<File>) {
+    pub(crate) fn set_message_log(&self, file: Option<File>) {
         let mut log = self.message_log.lock();
         if let Some(mut old) = log.take() {
             let _ = old.flush();
@@ -149,7 +148,7 @@ impl Service {
 
     /// Writes `msg` to the message log if one is on: `:source type session tick hexpayload`.
     #[inline]
-    pub fn log_message(&self, msg: &Message, clock: &super::timer::Clock) {
+    pub(crate) fn log_message(&self, msg: &Message, clock: &super::timer::Clock) {
         if !self.logging.load(Ordering::Relaxed) {
             return;
         }
@@ -165,7 +164,7 @@ impl Service {
     }
 
     /// Set once by the runtime that can interrupt its handlers.
-    pub fn set_interrupter(&self, interrupter: Arc<dyn Interrupter>) {
+    pub(crate) fn set_interrupter(&self, interrupter: Arc<dyn Interrupter>) {
         let _ = self.interrupter.set(interrupter);
     }
 
@@ -185,7 +184,7 @@ impl Service {
         }
     }
 
-    pub fn take_endless(&self) -> bool {
+    pub(crate) fn take_endless(&self) -> bool {
         self.endless.swap(false, Ordering::Relaxed)
     }
 }
@@ -196,7 +195,7 @@ mod tests {
 
     #[test]
     fn sessions_skip_zero_and_wrap() {
-        let s = Service::new(1, "t");
+        let s = Service::new(1);
         assert_eq!(s.new_session(), 1);
         assert_eq!(s.new_session(), 2);
         s.set_session_for_test(i32::MAX - 1);

@@ -41,7 +41,7 @@ pub(super) fn run(node: &Node) {
     }
 }
 
-pub struct Clock {
+pub(crate) struct Clock {
     start: Instant,
     /// Wall-clock seconds at start (UTC), for `skynet.starttime`.
     start_secs: u64,
@@ -51,7 +51,7 @@ pub struct Clock {
 }
 
 impl Clock {
-    pub fn new() -> Clock {
+    pub(crate) fn new() -> Clock {
         let wall = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         Clock {
             start: Instant::now(),
@@ -61,16 +61,16 @@ impl Clock {
     }
 
     /// Centiseconds since start (monotonic), `skynet.now()`.
-    pub fn now(&self) -> u64 {
+    pub(crate) fn now(&self) -> u64 {
         self.start.elapsed().as_millis() as u64 / 10 + self.start_cs
     }
 
     /// Monotonic nanoseconds, `skynet.hpc()`.
-    pub fn hpc(&self) -> u64 {
+    pub(crate) fn hpc(&self) -> u64 {
         self.start.elapsed().as_nanos() as u64
     }
 
-    pub fn start_secs(&self) -> u64 {
+    pub(crate) fn start_secs(&self) -> u64 {
         self.start_secs
     }
 }
@@ -82,20 +82,20 @@ impl Default for Clock {
 }
 
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Due {
-    pub tick: u64,
+pub(crate) struct Due {
+    pub(crate) tick: u64,
     seq: u64,
-    pub handle: Handle,
-    pub session: i32,
+    pub(crate) handle: Handle,
+    pub(crate) session: i32,
 }
 
 #[derive(Default)]
-pub struct Timeouts {
+pub(crate) struct Timeouts {
     heap: Mutex<(BinaryHeap<Reverse<Due>>, u64)>,
 }
 
 impl Timeouts {
-    pub fn add(&self, tick: u64, handle: Handle, session: i32) {
+    pub(crate) fn add(&self, tick: u64, handle: Handle, session: i32) {
         let mut guard = self.heap.lock();
         let (heap, seq) = &mut *guard;
         *seq += 1;
@@ -103,7 +103,7 @@ impl Timeouts {
     }
 
     /// Removes and returns every timeout due at or before `now`, earliest first.
-    pub fn expire(&self, now: u64, due: &mut Vec<Due>) {
+    pub(crate) fn expire(&self, now: u64, due: &mut Vec<Due>) {
         let mut guard = self.heap.lock();
         let heap = &mut guard.0;
         while heap.peek().is_some_and(|Reverse(d)| d.tick <= now) {
@@ -111,12 +111,9 @@ impl Timeouts {
         }
     }
 
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.heap.lock().0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 

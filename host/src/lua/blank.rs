@@ -13,7 +13,7 @@ use mlua::{Lua, LuaOptions, StdLib};
 const READY: usize = 4;
 
 /// Builds a blank VM.
-pub fn build() -> mlua::Result<Lua> {
+pub(crate) fn build() -> mlua::Result<Lua> {
     // Before the VM exists: only VMs created after the code state is frozen share it.
     super::embed::shared_code();
     // SAFETY: `unsafe_new_with` is needed for the `debug` library, which skynet's Lua code uses
@@ -34,7 +34,7 @@ pub fn build() -> mlua::Result<Lua> {
 }
 
 /// A blank VM: a ready one, else one built now.
-pub fn take() -> mlua::Result<Lua> {
+pub(crate) fn take() -> mlua::Result<Lua> {
     let pool = pool();
     // Never waits for the helper: it runs at idle priority and may be preempted holding the lock.
     let ready = pool.ready.try_lock().ok().and_then(|mut ready| ready.pop());

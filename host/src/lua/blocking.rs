@@ -26,7 +26,7 @@ fn failure(err: impl std::fmt::Display) -> Vec<u8> {
 }
 
 /// Builds the raw (non-raising) function table; `core_api::install` wraps it.
-pub fn table(lua: &Lua, node: &Arc<Node>, service: &Arc<Service>) -> mlua::Result<Table> {
+pub(crate) fn table(lua: &Lua, node: &Arc<Node>, service: &Arc<Service>) -> mlua::Result<Table> {
     let t = lua.create_table()?;
     // Registers one job-starting function: `job` turns the Lua arguments into the work to do.
     let start = |name: &str, job: fn(Vec<String>) -> Vec<u8>| -> mlua::Result<()> {

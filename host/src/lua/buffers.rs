@@ -13,7 +13,7 @@ use mlua::LightUserData;
 const _: () = assert!(usize::BITS == 64, "tokens pack a 32-bit generation and a 32-bit slot");
 
 #[derive(Default)]
-pub struct Buffers {
+pub(crate) struct Buffers {
     slots: Vec<Slot>,
     free: Vec<u32>,
 }
@@ -24,7 +24,7 @@ struct Slot {
 }
 
 #[derive(Debug, PartialEq, Eq)]
-pub enum BufferError {
+pub(crate) enum BufferError {
     /// The token is not a live buffer of this service (never issued, freed, or sent on).
     Unknown,
     /// The size given with the token is larger than the buffer.
@@ -44,7 +44,7 @@ impl std::fmt::Display for BufferError {
 
 impl Buffers {
     /// Takes ownership of `data` and returns its token.
-    pub fn insert(&mut self, data: Vec<u8>) -> LightUserData {
+    pub(crate) fn insert(&mut self, data: Vec<u8>) -> LightUserData {
         let index = match self.free.pop() {
             Some(index) => {
                 self.slots[index as usize].data = Some(data);
@@ -71,7 +71,7 @@ impl Buffers {
     }
 
     /// The bytes behind `token`, the first `size` of them when given.
-    pub fn get(&self, token: LightUserData, size: Option<usize>) -> Result<&[u8], BufferError> {
+    pub(crate) fn get(&self, token: LightUserData, size: Option<usize>) -> Result<&[u8], BufferError> {
         let index = self.locate(token)?;
         let data = self.slots[index].data.as_deref().unwrap_or_default();
         match size {
@@ -82,7 +82,7 @@ impl Buffers {
     }
 
     /// Removes the buffer behind `token` (truncated to `size` when given) and returns it.
-    pub fn take(&mut self, token: LightUserData, size: Option<usize>) -> Result<Vec<u8>, BufferError> {
+    pub(crate) fn take(&mut self, token: LightUserData, size: Option<usize>) -> Result<Vec<u8>, BufferError> {
         let index = self.locate(token)?;
         let len = self.slots[index].data.as_ref().map_or(0, Vec::len);
         if let Some(given) = size
@@ -100,8 +100,9 @@ impl Buffers {
         Ok(data)
     }
 
-    /// Live buffers (for leak checks and MEM reports).
-    pub fn live(&self) -> usize {
+    /// Live buffers (for leak checks).
+    #[cfg(test)]
+    pub(crate) fn live(&self) -> usize {
         self.slots.len() - self.free.len()
     }
 }

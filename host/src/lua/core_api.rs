@@ -20,9 +20,9 @@ use crate::core::service::Service;
 
 /// The service a VM runs, for the functions below (mlua app data, set at launch): the library is
 /// installed in blank VMs, before they belong to any service (see `blank`).
-pub struct Owner {
-    pub node: Arc<Node>,
-    pub service: Arc<Service>,
+pub(crate) struct Owner {
+    pub(crate) node: Arc<Node>,
+    pub(crate) service: Arc<Service>,
 }
 
 /// The VM's owner, or an error for a VM not launched as a service.
@@ -33,7 +33,7 @@ fn owner(lua: &Lua) -> mlua::Result<mlua::AppDataRef<'_, Owner>> {
 
 /// Registers `skynet.core` and `skybox.embed` in `package.preload` and the embedded searcher.
 /// Nothing here depends on the service: its functions find the VM's [`Owner`] when called.
-pub fn install(lua: &Lua) -> mlua::Result<()> {
+pub(crate) fn install(lua: &Lua) -> mlua::Result<()> {
     let core = core_table(lua)?;
     let package: Table = lua.globals().get("package")?;
     let preload: Table = package.get("preload")?;

@@ -15,9 +15,9 @@ static LUA_GUEST: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../lua-guest"
 
 /// An embedded Lua source and the chunk name to load it under.
 #[derive(Clone, Copy)]
-pub struct Source {
-    pub code: &'static str,
-    pub chunkname: &'static str,
+pub(crate) struct Source {
+    pub(crate) code: &'static str,
+    pub(crate) chunkname: &'static str,
 }
 
 /// The embedded tree indexed once per process: library modules by module name (`a.b` from
@@ -69,18 +69,18 @@ fn collect_files(dir: &'static Dir<'static>, out: &mut Vec<(&'static str, &'stat
 }
 
 /// Library module `a.b`.
-pub fn module(name: &str) -> Option<Source> {
+pub(crate) fn module(name: &str) -> Option<Source> {
     index().modules.get(name).copied()
 }
 
 /// A chunk of host code (glue the host runs in every VM), shared like the library.
-pub struct HostChunk {
-    pub code: &'static str,
-    pub chunkname: &'static str,
+pub(crate) struct HostChunk {
+    pub(crate) code: &'static str,
+    pub(crate) chunkname: &'static str,
 }
 
 impl HostChunk {
-    pub fn source(&'static self) -> Source {
+    pub(crate) fn source(&'static self) -> Source {
         Source { code: self.code, chunkname: self.chunkname }
     }
 }
@@ -95,7 +95,11 @@ fn host_chunks() -> [&'static HostChunk; 3] {
 /// over the embedded copy). `probe` looks on disk; its answer is kept for the process, so a
 /// library module costs no file-system lookups after the first VM that requires it. A probe
 /// that fails (`None`) is not remembered.
-pub fn overridden_on_path(path: &[u8], name: &str, probe: impl FnOnce() -> Option<bool>) -> Option<bool> {
+pub(crate) fn overridden_on_path(
+    path: &[u8],
+    name: &str,
+    probe: impl FnOnce() -> Option<bool>,
+) -> Option<bool> {
     // Path -> module -> found; looked up without allocating once the answer is known.
     type Answers = HashMap<Vec<u8>, HashMap<String, bool>>;
     static SEEN: OnceLock<Mutex<Answers>> = OnceLock::new();
@@ -111,7 +115,7 @@ pub fn overridden_on_path(path: &[u8], name: &str, probe: impl FnOnce() -> Optio
 }
 
 /// Built-in service `name` from `service/name.lua`.
-pub fn service(name: &str) -> Option<Source> {
+pub(crate) fn service(name: &str) -> Option<Source> {
     index().services.get(name).copied()
 }
 
@@ -125,7 +129,7 @@ fn bytecode_cache() -> &'static Mutex<HashMap<usize, Arc<[u8]>>> {
 
 impl Source {
     /// The source compiled to bytecode (with debug information, for tracebacks).
-    pub fn bytecode(&self, lua: &Lua) -> mlua::Result<Arc<[u8]>> {
+    pub(crate) fn bytecode(&self, lua: &Lua) -> mlua::Result<Arc<[u8]>> {
         let key = self.code.as_ptr() as usize;
         if let Some(bytes) = bytecode_cache().lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
             return Ok(bytes.clone());
@@ -138,7 +142,7 @@ impl Source {
 
     /// The source as a function: a closure of the shared prototype when `lua` shares the code
     /// state, else loaded from the cached bytecode.
-    pub fn load(&self, lua: &Lua) -> mlua::Result<Function> {
+    pub(crate) fn load(&self, lua: &Lua) -> mlua::Result<Function> {
         if let Some(proto) = shared_code().proto(self.code) {
             // SAFETY: `proto` is a prototype of the frozen code state, which lives for the
             // process; the push runs protected and leaves one value (or none when `lua` was
@@ -165,7 +169,7 @@ impl Source {
     /// # Safety
     /// `state` is a live Lua state of the calling thread with room for one value. It may raise
     /// a memory error, so the caller owns nothing with a destructor.
-    pub unsafe fn push(&self, state: *mut ffi::lua_State) -> c_int {
+    pub(crate) unsafe fn push(&self, state: *mut ffi::lua_State) -> c_int {
         // SAFETY: per the contract; shared prototypes live for the process.
         unsafe {
             if let Some(proto) = shared_code().proto(self.code)
@@ -197,12 +201,14 @@ struct Proto(*const c_void);
 
 // SAFETY: prototypes of the frozen code state are immutable and live for the process.
 unsafe impl Send for Proto {}
+// SAFETY: a shared `Proto` only hands out the pointer, and what uses it (`lua_pushsharedclosure`)
+// only reads the prototype; the frozen state's objects are never written again (lshare.c).
 unsafe impl Sync for Proto {}
 
 /// The embedded library (and host chunks) compiled once into a frozen Lua state whose
 /// prototypes and strings every Lua service VM shares, as skynet's patched Lua shares code
 /// between services: a VM then holds closures and its own data only.
-pub struct SharedCode {
+pub(crate) struct SharedCode {
     /// Prototype of each main chunk, by the address of its static source.
     protos: HashMap<usize, Proto>,
 }
@@ -253,12 +259,12 @@ impl SharedCode {
 
 /// The process's shared code. Lua VMs created before the first call do not share it (they
 /// load bytecode instead), so the host calls this before it creates a service VM.
-pub fn shared_code() -> &'static SharedCode {
+pub(crate) fn shared_code() -> &'static SharedCode {
     static SHARED: OnceLock<SharedCode> = OnceLock::new();
     SHARED.get_or_init(SharedCode::build)
 }
 
 /// The default service loader (used when the config names no `lualoader`).
-pub fn loader() -> Option<Source> {
+pub(crate) fn loader() -> Option<Source> {
     module("loader")
 }

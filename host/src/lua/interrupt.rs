@@ -28,7 +28,7 @@ use crate::sync::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 const REGISTRY_KEY: &std::ffi::CStr = c"skybox.interrupt";
 
 #[derive(Default)]
-pub struct Interrupt {
+pub(crate) struct Interrupt {
     main: AtomicPtr<lua_State>,
     switch: Switch<lua_State>,
 }
@@ -133,7 +133,7 @@ fn spin() {
 
 impl Interrupt {
     /// Asks the running handler to stop with `"signal 0"`.
-    pub fn signal(&self) {
+    pub(crate) fn signal(&self) {
         self.switch.signal(|state| {
             // SAFETY: `state` is live while the hook runs (see `Switch`: the VM thread does not
             // release a state it switched away from while a signaller is counted in, and
@@ -148,7 +148,7 @@ impl Interrupt {
     }
 
     /// Drops a signal that arrived between messages, at the start of the next one.
-    pub fn reset(&self) {
+    pub(crate) fn reset(&self) {
         if self.switch.take_trap() {
             let main = self.main.load(Ordering::Relaxed);
             // SAFETY: called on the VM's own thread before it runs any Lua code; the main state
@@ -158,13 +158,13 @@ impl Interrupt {
     }
 
     /// Called before the VM is closed: no signaller touches its states from now on.
-    pub fn close(&self) {
+    pub(crate) fn close(&self) {
         self.switch.close();
     }
 
     /// Installs the tracking `coroutine.resume` (and a `coroutine.wrap` built on it) in `lua` and
     /// marks its main state active. `self` must outlive the VM (the VM keeps a raw pointer).
-    pub fn install(&self, lua: &Lua) -> mlua::Result<()> {
+    pub(crate) fn install(&self, lua: &Lua) -> mlua::Result<()> {
         let me = self as *const Interrupt as *mut c_void;
         lua.exec_raw_lua(|raw| {
             let state = raw.state();

@@ -9,7 +9,7 @@ mod blank;
 mod blocking;
 mod buffers;
 mod core_api;
-pub mod embed;
+mod embed;
 mod interrupt;
 mod native;
 mod netpack;
@@ -31,20 +31,18 @@ use crate::core::service::{Actor, Handled, Interrupter, Service};
 use interrupt::Interrupt;
 use native::VmCtx;
 
-pub use buffers::Buffers;
-
 /// Where Lua services and modules are searched by default (skynet's defaults).
-pub const DEFAULT_LUASERVICE: &str = "./service/?.lua";
-pub const DEFAULT_LUA_PATH: &str = "./lualib/?.lua;./lualib/?/init.lua";
-pub const DEFAULT_LUA_CPATH: &str = "./luaclib/?.so";
+pub(crate) const DEFAULT_LUASERVICE: &str = "./service/?.lua";
+pub(crate) const DEFAULT_LUA_PATH: &str = "./lualib/?.lua;./lualib/?/init.lua";
+pub(crate) const DEFAULT_LUA_CPATH: &str = "./luaclib/?.so";
 
 /// Whether `snlua NAME` finds a service: a file on the `luaservice` patterns, or a built-in.
-pub fn service_exists(luaservice: &str, name: &str) -> bool {
+pub(crate) fn service_exists(luaservice: &str, name: &str) -> bool {
     crate::config::find_on_patterns(luaservice, name).is_some() || embed::service(name).is_some()
 }
 
 /// A service running in a Lua VM.
-pub struct LuaService {
+pub(crate) struct LuaService {
     /// Dropped by hand, before `interrupt` is closed for good (see `Drop`).
     lua: ManuallyDrop<Lua>,
     interrupt: Arc<Interrupt>,
@@ -69,12 +67,12 @@ static PROFILE_RESUME: embed::HostChunk = embed::HostChunk {
 const FIRST_MEMORY_WARNING: usize = 32 * 1024 * 1024;
 
 /// The `snlua` runtime factory for [`Node::register_runtime`].
-pub fn factory() -> crate::core::node::RuntimeFactory {
+pub(crate) fn factory() -> crate::core::node::RuntimeFactory {
     Box::new(|node, service, args| Ok(Box::new(LuaService::new(node, service, args)?)))
 }
 
 impl LuaService {
-    pub fn new(node: &Arc<Node>, service: &Arc<Service>, args: &str) -> anyhow::Result<LuaService> {
+    pub(crate) fn new(node: &Arc<Node>, service: &Arc<Service>, args: &str) -> anyhow::Result<LuaService> {
         // Declared first so that, on an early return, it is dropped after the VM is closed.
         let ctx: Box<VmCtx>;
         let lua = blank::take()?;

@@ -18,7 +18,7 @@ use mlua::ffi::{self, lua_State};
 /// # Safety
 /// `state` is a live Lua state of the calling thread with `nargs` values on its stack. `f` must
 /// not let a Rust panic escape and must own nothing with a destructor where it may raise.
-pub unsafe fn protect<F: FnMut(*mut lua_State) -> c_int>(
+pub(crate) unsafe fn protect<F: FnMut(*mut lua_State) -> c_int>(
     state: *mut lua_State,
     nargs: c_int,
     nresults: c_int,
@@ -55,7 +55,7 @@ pub unsafe fn protect<F: FnMut(*mut lua_State) -> c_int>(
 ///
 /// # Safety
 /// Runs inside a Lua call on `state`; the caller's frames own nothing with a destructor.
-pub unsafe fn raise(state: *mut lua_State, message: impl fmt::Display) -> ! {
+pub(crate) unsafe fn raise(state: *mut lua_State, message: impl fmt::Display) -> ! {
     let mut text = FixedText { buf: [0; 1024], len: 0 };
     let _ = fmt::write(&mut text, format_args!("{message}"));
     drop(message);
@@ -71,7 +71,7 @@ pub unsafe fn raise(state: *mut lua_State, message: impl fmt::Display) -> ! {
 ///
 /// # Safety
 /// As [`raise`].
-pub unsafe fn raise_top(state: *mut lua_State) -> ! {
+pub(crate) unsafe fn raise_top(state: *mut lua_State) -> ! {
     // SAFETY: per the contract.
     unsafe { ffi::lua_error(state) }
 }
@@ -81,7 +81,7 @@ pub unsafe fn raise_top(state: *mut lua_State) -> ! {
 ///
 /// # Safety
 /// `state` is live; the slice lives as long as the string stays on the stack.
-pub unsafe fn string_at<'a>(state: *mut lua_State, index: c_int) -> Option<&'a [u8]> {
+pub(crate) unsafe fn string_at<'a>(state: *mut lua_State, index: c_int) -> Option<&'a [u8]> {
     // SAFETY: per the contract; lua_tolstring on a string neither allocates nor raises.
     unsafe {
         if ffi::lua_type(state, index) != ffi::LUA_TSTRING {
@@ -97,7 +97,7 @@ pub unsafe fn string_at<'a>(state: *mut lua_State, index: c_int) -> Option<&'a [
 ///
 /// # Safety
 /// `state` is live.
-pub unsafe fn type_name(state: *mut lua_State, index: c_int) -> &'static str {
+pub(crate) unsafe fn type_name(state: *mut lua_State, index: c_int) -> &'static str {
     // SAFETY: lua_typename returns static strings.
     unsafe {
         let name = ffi::lua_typename(state, ffi::lua_type(state, index));

@@ -11,11 +11,12 @@
 //! `__pairs` is written with an empty array part and every pair its iterator yields.
 //!
 //! Both directions raise Lua errors and may call Lua (`__pairs`, allocation): call them in
-//! protected mode (see [`raw::protect`]) whenever a Rust value with a destructor is live.
+//! protected mode (see `raw::protect`) whenever a Rust value with a destructor is live.
 
 use std::ffi::{c_int, c_void};
 
 use mlua::ffi::{self, lua_State};
+#[cfg(test)]
 use mlua::{Lua, MultiValue, Value};
 use skybox_sdk::codec::wire::{self, Reader};
 use skybox_sdk::codec::{DecodeError, DecodeReason, MAX_DECODE_DEPTH, MAX_DEPTH};
@@ -26,7 +27,7 @@ use super::raw;
 ///
 /// # Safety
 /// `state` is live, `first >= 1`; raises Lua errors (see the module docs).
-pub unsafe fn encode(state: *mut lua_State, first: c_int, out: &mut Vec<u8>) {
+pub(crate) unsafe fn encode(state: *mut lua_State, first: c_int, out: &mut Vec<u8>) {
     // SAFETY: per the contract.
     unsafe {
         let top = ffi::lua_gettop(state);
@@ -41,7 +42,7 @@ pub unsafe fn encode(state: *mut lua_State, first: c_int, out: &mut Vec<u8>) {
 /// # Safety
 /// `state` is live and `data` stays valid during the call; raises Lua errors (see the module
 /// docs).
-pub unsafe fn decode(state: *mut lua_State, data: &[u8]) -> c_int {
+pub(crate) unsafe fn decode(state: *mut lua_State, data: &[u8]) -> c_int {
     let mut reader = Reader::new(data);
     let mut count = 0;
     // SAFETY: per the contract.
@@ -55,8 +56,9 @@ pub unsafe fn decode(state: *mut lua_State, data: &[u8]) -> c_int {
     count
 }
 
-/// Encodes `values` (for Rust callers; services use `skynet.pack`).
-pub fn pack(lua: &Lua, values: &[Value]) -> mlua::Result<Vec<u8>> {
+/// Encodes `values` (for the tests; services use `skynet.pack`).
+#[cfg(test)]
+pub(crate) fn pack(lua: &Lua, values: &[Value]) -> mlua::Result<Vec<u8>> {
     let mut out = Vec::new();
     // SAFETY: `exec_raw` runs the closure protected with `values` on the stack; the closure owns
     // nothing (it writes through a borrow).
@@ -69,8 +71,9 @@ pub fn pack(lua: &Lua, values: &[Value]) -> mlua::Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Decodes every value in `data`, in order (for Rust callers; services use `skynet.unpack`).
-pub fn unpack(lua: &Lua, data: &[u8]) -> mlua::Result<MultiValue> {
+/// Decodes every value in `data`, in order (for the tests; services use `skynet.unpack`).
+#[cfg(test)]
+pub(crate) fn unpack(lua: &Lua, data: &[u8]) -> mlua::Result<MultiValue> {
     // SAFETY: as `pack`; `data` outlives the call.
     unsafe {
         lua.exec_raw((), |state| {

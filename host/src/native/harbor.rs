@@ -14,14 +14,14 @@ use crate::core::requests::HeldRequests;
 use crate::core::service::{Actor, Handled};
 
 /// The harbor of a standalone node. It answers no request (each fails for its caller).
-pub struct Harbor {
+pub(crate) struct Harbor {
     node: Arc<Node>,
     handle: Handle,
     held: HeldRequests,
 }
 
 /// The `harbor` runtime factory (`LAUNCH "harbor <id> <slave>"`).
-pub fn factory() -> RuntimeFactory {
+pub(crate) fn factory() -> RuntimeFactory {
     Box::new(|node, service, _args| {
         node.set_harbor_service(service.handle());
         Ok(Box::new(Harbor { node: node.clone(), handle: service.handle(), held: HeldRequests::default() }))

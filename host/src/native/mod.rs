@@ -1,3 +1,3 @@
 //! Services written in Rust that skynet provides in C.
 
-pub mod harbor;
+pub(crate) mod harbor;

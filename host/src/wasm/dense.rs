@@ -139,7 +139,7 @@ impl Shared {
 }
 
 /// The engine's memory creator: every memory of the dense engine comes from here.
-pub struct DenseMemories(Arc<Shared>);
+pub(crate) struct DenseMemories(Arc<Shared>);
 
 impl Default for DenseMemories {
     fn default() -> DenseMemories {

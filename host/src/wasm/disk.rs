@@ -30,13 +30,13 @@ use sha2::{Digest as _, Sha256};
 use wasmtime::{Engine, Module};
 
 /// A SHA-256 digest.
-pub type Digest = [u8; 32];
+pub(crate) type Digest = [u8; 32];
 
-pub fn sha256(bytes: &[u8]) -> Digest {
+pub(crate) fn sha256(bytes: &[u8]) -> Digest {
     Sha256::digest(bytes).into()
 }
 
-pub fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -44,7 +44,7 @@ pub fn hex(bytes: &[u8]) -> String {
 ///
 /// Invariant: `dir` existed when opened, is owned by this process's effective user and is not
 /// writable by group or others.
-pub struct DiskCache {
+pub(crate) struct DiskCache {
     dir: PathBuf,
     engine_tag: String,
 }
@@ -62,7 +62,7 @@ impl Hasher for ShaHasher {
 }
 
 /// A short name for everything that decides whether an artifact loads into `engine`.
-pub fn engine_tag(engine: &Engine) -> String {
+pub(crate) fn engine_tag(engine: &Engine) -> String {
     let mut hasher = ShaHasher(Sha256::new());
     "skybox-wasm-cache-v1".hash(&mut hasher);
     engine.precompile_compatibility_hash().hash(&mut hasher);
@@ -71,7 +71,7 @@ pub fn engine_tag(engine: &Engine) -> String {
 
 impl DiskCache {
     /// Opens (creating with mode 0700) the cache directory `dir` for artifacts of `engine`.
-    pub fn open(dir: &Path, engine: &Engine) -> anyhow::Result<DiskCache> {
+    pub(crate) fn open(dir: &Path, engine: &Engine) -> anyhow::Result<DiskCache> {
         fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -99,7 +99,7 @@ impl DiskCache {
 
     /// The compiled module for wasm bytes with `digest`, if a sound artifact is on disk.
     /// `Err` means a file was there but unusable (it is removed).
-    pub fn load(&self, engine: &Engine, digest: &Digest) -> anyhow::Result<Option<Module>> {
+    pub(crate) fn load(&self, engine: &Engine, digest: &Digest) -> anyhow::Result<Option<Module>> {
         let path = self.path(digest);
         // Never follow a symlink, and read only a file this user owns and alone can write,
         // through the handle that was checked: whoever could plant a file here runs code.
@@ -140,7 +140,7 @@ impl DiskCache {
     }
 
     /// Writes `module` (compiled from wasm bytes with `digest`) to the cache.
-    pub fn store(&self, digest: &Digest, module: &Module) -> anyhow::Result<()> {
+    pub(crate) fn store(&self, digest: &Digest, module: &Module) -> anyhow::Result<()> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let artifact = module.serialize()?;
         let path = self.path(digest);

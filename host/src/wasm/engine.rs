@@ -32,11 +32,11 @@ const MAPPINGS_PER_POOLED_GUEST: u64 = 4;
 /// An engine and the linker that provides the `skybox` imports on it.
 ///
 /// Invariant: `linker` was built for `engine` and defines every import of ABI.md.
-pub struct Flavor {
-    pub engine: Engine,
-    pub linker: Linker<GuestState>,
+pub(crate) struct Flavor {
+    pub(crate) engine: Engine,
+    pub(crate) linker: Linker<GuestState>,
     /// Whether instances come from the pool (else their memories are dense).
-    pub pooled: bool,
+    pub(crate) pooled: bool,
 }
 
 /// The primary engine and its lazily built on-demand (dense) twin.
@@ -44,7 +44,7 @@ pub struct Flavor {
 /// Invariant: both engines are built from [`base_config`] with the same `metering` flag; the
 /// on-demand one is the dense engine ([`dense_config`]) and, when `primary` is not pooled, is
 /// `primary` itself.
-pub struct Engines {
+pub(crate) struct Engines {
     primary: Flavor,
     on_demand: OnceLock<Flavor>,
     metering: bool,
@@ -88,7 +88,7 @@ impl Engines {
     /// Builds the primary engine: pooled with `pool` slots when `pool > 0`. If the pool cannot be
     /// reserved, the primary engine is the dense one and the reason is returned as a warning, as
     /// is a pool that would use up `max_map_count` (the process's mapping limit, if known).
-    pub fn new(
+    pub(crate) fn new(
         metering: bool,
         pool: u32,
         max_map_count: Option<u64>,
@@ -130,13 +130,13 @@ impl Engines {
     }
 
     /// The engine modules are compiled for first (the pooled one, when there is a pool).
-    pub fn primary(&self) -> &Flavor {
+    pub(crate) fn primary(&self) -> &Flavor {
         &self.primary
     }
 
     /// The on-demand (dense) engine: the primary one if it is not pooled, else its twin (built
     /// now if this is the first time it is needed).
-    pub fn on_demand(&self) -> anyhow::Result<&Flavor> {
+    pub(crate) fn on_demand(&self) -> anyhow::Result<&Flavor> {
         if !self.primary.pooled {
             return Ok(&self.primary);
         }
@@ -148,12 +148,12 @@ impl Engines {
     }
 
     /// Whether fuel is metered.
-    pub fn metering(&self) -> bool {
+    pub(crate) fn metering(&self) -> bool {
         self.metering
     }
 }
 
 /// Whether an instantiation failed only because every pool slot is taken.
-pub fn pool_exhausted(err: &wasmtime::Error) -> bool {
+pub(crate) fn pool_exhausted(err: &wasmtime::Error) -> bool {
     err.chain().any(|e| e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some())
 }

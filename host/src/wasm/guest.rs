@@ -36,7 +36,7 @@ use crate::core::service::{Actor, Handled, Interrupter, Service};
 ///
 /// Invariant: `flag` is cleared at the start of every message, so an interrupt aimed at one
 /// message never kills a later one.
-pub struct Interrupt {
+pub(crate) struct Interrupt {
     flag: AtomicBool,
     engine: Engine,
 }
@@ -57,7 +57,7 @@ type DispatchFn = TypedFunc<(i32, i32, i32, i32, i32, i32), ()>;
 /// Invariants: `store` holds exactly one instance, whose exports are `alloc`, `start`,
 /// `dispatch` and `memory`; once `dead` is set no export is called again (the store may be in
 /// the middle of whatever trapped).
-pub struct WasmGuest {
+pub(crate) struct WasmGuest {
     store: Store<GuestState>,
     memory: Memory,
     alloc: AllocFn,
@@ -117,7 +117,7 @@ impl Attempt {
 impl WasmGuest {
     /// Instantiates the guest for `service`. The module comes from `compiled`; the instance from
     /// the pool when there is room, else on demand.
-    pub fn new(
+    pub(crate) fn new(
         runtime: &WasmRuntime,
         node: &Arc<Node>,
         service: &Arc<Service>,

@@ -18,14 +18,14 @@ use super::abi::AbiError;
 ///
 /// Invariants: each key of `live` is in `1..=i32::MAX` and was issued by [`HeldMessages::insert`];
 /// `bytes` is the sum of the lengths of the live payloads; `next` is in `1..=i32::MAX`.
-pub struct HeldMessages {
+pub(crate) struct HeldMessages {
     live: FxHashMap<i32, Vec<u8>>,
     next: i32,
     bytes: usize,
 }
 
 /// Host memory one held entry takes besides its payload (map slot, Vec header), rounded up.
-pub const ENTRY_OVERHEAD: usize = 64;
+pub(crate) const ENTRY_OVERHEAD: usize = 64;
 
 impl Default for HeldMessages {
     fn default() -> Self {
@@ -35,7 +35,7 @@ impl Default for HeldMessages {
 
 impl HeldMessages {
     /// Takes ownership of `data` and returns its handle (positive).
-    pub fn insert(&mut self, data: Vec<u8>) -> i32 {
+    pub(crate) fn insert(&mut self, data: Vec<u8>) -> i32 {
         // At most `live.len() + 1` probes: the table cannot hold 2^31 - 1 payloads (each costs
         // memory and the memory cap is far below that many entries).
         let mut handle = self.next;
@@ -59,12 +59,12 @@ impl HeldMessages {
     }
 
     /// The payload behind `handle`; it stays held.
-    pub fn get(&self, handle: i32) -> Result<&[u8], AbiError> {
+    pub(crate) fn get(&self, handle: i32) -> Result<&[u8], AbiError> {
         self.live.get(&handle).map(Vec::as_slice).ok_or(AbiError::Handle)
     }
 
     /// Removes the payload behind `handle` and hands it to the caller.
-    pub fn take(&mut self, handle: i32) -> Result<Vec<u8>, AbiError> {
+    pub(crate) fn take(&mut self, handle: i32) -> Result<Vec<u8>, AbiError> {
         let data = self.live.remove(&handle).ok_or(AbiError::Handle)?;
         self.bytes -= Self::charge(&data);
         Ok(data)
@@ -78,7 +78,7 @@ impl HeldMessages {
 
     /// Bytes of all held payloads plus their entries (they count against the guest's memory
     /// cap).
-    pub fn bytes(&self) -> usize {
+    pub(crate) fn bytes(&self) -> usize {
         self.bytes
     }
 

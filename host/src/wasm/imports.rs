@@ -21,7 +21,7 @@ use crate::core::node::Dest;
 type Ctx<'a> = Caller<'a, GuestState>;
 
 /// A linker with every `skybox` import defined.
-pub fn linker(engine: &Engine) -> wasmtime::Result<Linker<GuestState>> {
+pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<GuestState>> {
     let mut l = Linker::new(engine);
     l.func_wrap(MODULE, "send", |mut c: Ctx, dest: i32, ptype: i32, session: i32, ptr: i32, size: i32| {
         to_code(send_bytes(&mut c, GuestDest::Handle(dest), 0, ptype, session, ptr, size))

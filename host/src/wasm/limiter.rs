@@ -5,13 +5,13 @@
 use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 
 /// Table elements a guest may have (function-pointer tables; Rust guests use a few hundred).
-pub const MAX_TABLE_ELEMENTS: usize = 1 << 16;
+pub(crate) const MAX_TABLE_ELEMENTS: usize = 1 << 16;
 
 /// The limits of one guest's store.
 ///
 /// Invariant: `limits` never lets linear memory exceed `cap` bytes; growth past it makes
 /// `memory.grow` return -1 (no trap) and is remembered in `refused` until taken.
-pub struct Limiter {
+pub(crate) struct Limiter {
     limits: StoreLimits,
     cap: usize,
     refused: Option<usize>,
@@ -20,7 +20,7 @@ pub struct Limiter {
 impl Limiter {
     /// A limiter for a guest of at most `cap` bytes of linear memory: one instance, one memory,
     /// one table of at most [`MAX_TABLE_ELEMENTS`].
-    pub fn new(cap: usize) -> Limiter {
+    pub(crate) fn new(cap: usize) -> Limiter {
         let limits = StoreLimitsBuilder::new()
             .memory_size(cap)
             .table_elements(MAX_TABLE_ELEMENTS)
@@ -32,12 +32,12 @@ impl Limiter {
         Limiter { limits, cap, refused: None }
     }
 
-    pub fn cap(&self) -> usize {
+    pub(crate) fn cap(&self) -> usize {
         self.cap
     }
 
     /// The size (bytes) of the last growth refused since the previous call, if any.
-    pub fn take_refused(&mut self) -> Option<usize> {
+    pub(crate) fn take_refused(&mut self) -> Option<usize> {
         self.refused.take()
     }
 }

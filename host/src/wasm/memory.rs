@@ -13,7 +13,7 @@ use std::ops::Range;
 use super::abi::AbiError;
 
 /// The byte range `ptr .. ptr + len` if it lies inside a memory of `memory_len` bytes.
-pub fn range(ptr: i32, len: i32, memory_len: usize) -> Result<Range<usize>, AbiError> {
+pub(crate) fn range(ptr: i32, len: i32, memory_len: usize) -> Result<Range<usize>, AbiError> {
     let start = ptr as u32 as usize;
     let end = start.checked_add(len as u32 as usize).ok_or(AbiError::Arg)?;
     if end > memory_len {
@@ -23,17 +23,17 @@ pub fn range(ptr: i32, len: i32, memory_len: usize) -> Result<Range<usize>, AbiE
 }
 
 /// The guest bytes at `ptr .. ptr + len`.
-pub fn read(memory: &[u8], ptr: i32, len: i32) -> Result<&[u8], AbiError> {
+pub(crate) fn read(memory: &[u8], ptr: i32, len: i32) -> Result<&[u8], AbiError> {
     Ok(&memory[range(ptr, len, memory.len())?])
 }
 
 /// The guest bytes at `ptr .. ptr + len` as UTF-8 text.
-pub fn read_str(memory: &[u8], ptr: i32, len: i32) -> Result<&str, AbiError> {
+pub(crate) fn read_str(memory: &[u8], ptr: i32, len: i32) -> Result<&str, AbiError> {
     std::str::from_utf8(read(memory, ptr, len)?).map_err(|_| AbiError::Arg)
 }
 
 /// The writable guest bytes at `ptr .. ptr + len`.
-pub fn slice_mut(memory: &mut [u8], ptr: i32, len: i32) -> Result<&mut [u8], AbiError> {
+pub(crate) fn slice_mut(memory: &mut [u8], ptr: i32, len: i32) -> Result<&mut [u8], AbiError> {
     let r = range(ptr, len, memory.len())?;
     Ok(&mut memory[r])
 }

@@ -6,14 +6,14 @@
 //! - `engine`: the node's engines (pooled, with a dense on-demand twin for guests beyond the
 //!   pool); `dense`: the memories of that twin, which cost no memory mapping per guest;
 //! - `modules` and `disk`: modules compiled once per node, and kept on disk between runs;
-//! - `guest`: one guest as an [`Actor`](crate::core::service::Actor); `report`: its kill line;
+//! - `guest`: one guest as an [`Actor`]; `report`: its kill line;
 //! - `state`, `imports`, `memory`, `held`, `limiter`: the host side of the ABI.
 //!
 //! The runtime registers as `wasm` (`LAUNCH "wasm [--fuel=N] [--memlimit=BYTES] name args..."`)
-//! and, through [`WasmRuntime::lua_fallback`], makes `snlua NAME` launch the wasm module NAME
+//! and, through `WasmRuntime::lua_fallback`, makes `snlua NAME` launch the wasm module NAME
 //! when there is no Lua service of that name, so `skynet.newservice(name)` finds guests too.
 
-pub(crate) mod abi;
+mod abi;
 mod dense;
 mod disk;
 mod engine;
@@ -63,10 +63,11 @@ struct Core {
 
 impl WasmRuntime {
     /// A runtime configured from the node's environment (the config keys of [`settings`]).
-    pub fn new(node: &Node) -> anyhow::Result<Arc<WasmRuntime>> {
+    pub(crate) fn new(node: &Node) -> anyhow::Result<Arc<WasmRuntime>> {
         Ok(WasmRuntime::with_settings(Settings::from_env(|k| node.getenv(k))?))
     }
 
+    /// A runtime with the given settings (nothing is built until the first launch).
     pub fn with_settings(settings: Settings) -> Arc<WasmRuntime> {
         Arc::new(WasmRuntime {
             settings,
@@ -76,7 +77,7 @@ impl WasmRuntime {
         })
     }
 
-    pub fn settings(&self) -> &Settings {
+    pub(crate) fn settings(&self) -> &Settings {
         &self.settings
     }
 
@@ -174,14 +175,14 @@ impl WasmRuntime {
     }
 
     /// The `wasm` runtime factory for [`Node::register_runtime`].
-    pub fn factory(self: &Arc<Self>) -> RuntimeFactory {
+    pub(crate) fn factory(self: &Arc<Self>) -> RuntimeFactory {
         let runtime = self.clone();
         Box::new(move |node, service, args| runtime.launch(node, service, args))
     }
 
     /// Wraps the `snlua` factory: `snlua NAME args` launches the wasm module NAME (found on
     /// `wasmservice`) when no Lua service NAME exists (none on `luaservice`, no built-in).
-    pub fn lua_fallback(self: &Arc<Self>, lua: RuntimeFactory) -> RuntimeFactory {
+    pub(crate) fn lua_fallback(self: &Arc<Self>, lua: RuntimeFactory) -> RuntimeFactory {
         let runtime = self.clone();
         Box::new(move |node, service, args| {
             let args = args.trim_start();
@@ -205,7 +206,7 @@ fn max_map_count() -> Option<u64> {
 }
 
 /// Whether a config's `wasmservice` patterns find module `name` (the start-service check).
-pub fn module_exists(config: &Config, name: &str) -> bool {
+pub(crate) fn module_exists(config: &Config, name: &str) -> bool {
     let patterns = config.get("wasmservice").unwrap_or(settings::DEFAULT_WASMSERVICE);
     settings::find_on_patterns(patterns, name).is_some()
 }

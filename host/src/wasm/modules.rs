@@ -29,29 +29,29 @@ use super::state::GuestState;
 /// Invariant: the indices belong to the module they were taken from, whose exports have the
 /// types ABI.md requires (checked by `check_exports`).
 #[derive(Clone, Copy)]
-pub struct Exports {
-    pub memory: ModuleExport,
-    pub alloc: ModuleExport,
-    pub start: ModuleExport,
-    pub dispatch: ModuleExport,
+pub(crate) struct Exports {
+    pub(crate) memory: ModuleExport,
+    pub(crate) alloc: ModuleExport,
+    pub(crate) start: ModuleExport,
+    pub(crate) dispatch: ModuleExport,
 }
 
 /// A module ready to instantiate on one engine.
 ///
 /// Invariant: `exports` indexes the module of `pre`.
-pub struct Ready {
-    pub pre: InstancePre<GuestState>,
-    pub exports: Exports,
+pub(crate) struct Ready {
+    pub(crate) pre: InstancePre<GuestState>,
+    pub(crate) exports: Exports,
 }
 
 /// One guest module. Invariant: `primary` was built on the primary engine, `on_demand` (once
 /// set) on the on-demand one, both from `wasm`, whose SHA-256 is `digest`.
-pub struct Compiled {
-    pub primary: Ready,
+pub(crate) struct Compiled {
+    pub(crate) primary: Ready,
     on_demand: OnceLock<Ready>,
     /// Set when the pool cannot host this module at all (not merely full): launches go straight
     /// to the on-demand engine.
-    pub pool_refused: AtomicBool,
+    pub(crate) pool_refused: AtomicBool,
     /// The module's bytes, for the on-demand engine (kept only while the primary is pooled).
     wasm: Box<[u8]>,
     digest: Digest,
@@ -60,7 +60,7 @@ pub struct Compiled {
 impl Compiled {
     /// The module on the on-demand engine: `primary` if that engine is not pooled, else compiled
     /// for it (or loaded from `disk`, the cache of that engine) the first time it is needed.
-    pub fn on_demand(
+    pub(crate) fn on_demand(
         &self,
         engines: &Engines,
         cache: &ModuleCache,
@@ -93,8 +93,11 @@ struct Stamp {
 /// How modules were obtained (for tests and the log); counters only grow.
 #[derive(Default, Debug)]
 pub struct CacheStats {
+    /// Modules compiled from their bytes.
     pub compiled: AtomicU64,
+    /// Modules loaded from the on-disk cache.
     pub from_disk: AtomicU64,
+    /// Modules this node had compiled or loaded already (same file, or same content).
     pub from_memory: AtomicU64,
 }
 
@@ -103,16 +106,16 @@ pub struct CacheStats {
 /// Invariant: every `Compiled` in either map was built on this node's `Engines`; `by_digest`
 /// holds weak references, so a module that no file maps to and no guest uses is freed.
 #[derive(Default)]
-pub struct ModuleCache {
+pub(crate) struct ModuleCache {
     by_file: Mutex<HashMap<PathBuf, (Stamp, Arc<Compiled>)>>,
     by_digest: Mutex<HashMap<Digest, Weak<Compiled>>>,
-    pub stats: CacheStats,
+    pub(crate) stats: CacheStats,
 }
 
 impl ModuleCache {
     /// The compiled module for the file at `path`. `disk` is where artifacts persist, if
     /// anywhere; a problem with it is reported through `warn` and never fails the load.
-    pub fn get(
+    pub(crate) fn get(
         &self,
         engines: &Engines,
         disk: Option<&DiskCache>,

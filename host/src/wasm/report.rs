@@ -5,14 +5,14 @@ use wasmtime::{Trap, WasmBacktrace};
 
 /// Which export was running when the guest died.
 #[derive(Clone, Copy, Debug)]
-pub enum Phase {
+pub(crate) enum Phase {
     Start,
     Alloc,
     Dispatch,
 }
 
 impl Phase {
-    pub fn export(self) -> &'static str {
+    pub(crate) fn export(self) -> &'static str {
         match self {
             Phase::Start => "skybox_start",
             Phase::Alloc => "skybox_alloc",
@@ -23,7 +23,7 @@ impl Phase {
 
 /// Fuel a guest had for the message that killed it.
 #[derive(Clone, Copy, Debug)]
-pub enum Fuel {
+pub(crate) enum Fuel {
     /// The engine does not meter fuel (config `fuel = 0`).
     NotMetered,
     /// `--fuel=0`: no budget.
@@ -33,21 +33,21 @@ pub enum Fuel {
 }
 
 /// Everything the kill line says (borrowed from the dying guest for the time of one line).
-pub struct Death<'a> {
-    pub name: &'a str,
-    pub phase: Phase,
-    pub error: &'a wasmtime::Error,
+pub(crate) struct Death<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) phase: Phase,
+    pub(crate) error: &'a wasmtime::Error,
     /// The memory growth the limiter refused during this message, if any.
-    pub refused: Option<usize>,
-    pub fuel: Fuel,
-    pub memory: usize,
-    pub cap: usize,
-    pub held: usize,
+    pub(crate) refused: Option<usize>,
+    pub(crate) fuel: Fuel,
+    pub(crate) memory: usize,
+    pub(crate) cap: usize,
+    pub(crate) held: usize,
 }
 
 impl Death<'_> {
     /// `wasm guest 'NAME' killed in EXPORT: REASON; used FUEL, M of CAP bytes of memory (H bytes held)`.
-    pub fn line(&self) -> String {
+    pub(crate) fn line(&self) -> String {
         let what = error_line(self.error);
         let reason = match (self.error.downcast_ref::<Trap>(), self.refused) {
             (Some(Trap::OutOfFuel), _) => "out of fuel".to_string(),
@@ -73,7 +73,7 @@ impl Death<'_> {
 
 /// A wasmtime error as one line: the trap (or root cause), and the innermost wasm function
 /// when a backtrace names it (demangled).
-pub fn error_line(err: &wasmtime::Error) -> String {
+pub(crate) fn error_line(err: &wasmtime::Error) -> String {
     let mut text = match err.downcast_ref::<Trap>() {
         Some(trap) => {
             let t = trap.to_string();

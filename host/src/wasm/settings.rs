@@ -13,24 +13,24 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, anyhow, bail};
 
-pub const DEFAULT_WASMSERVICE: &str = "./guests/?.wasm;./target/guests/?.wasm";
-pub const DEFAULT_FUEL: u64 = 1_000_000_000;
-pub const DEFAULT_MEMLIMIT: usize = 64 << 20;
-pub const DEFAULT_POOL: u32 = 4096;
+pub(crate) const DEFAULT_WASMSERVICE: &str = "./guests/?.wasm;./target/guests/?.wasm";
+pub(crate) const DEFAULT_FUEL: u64 = 1_000_000_000;
+pub(crate) const DEFAULT_MEMLIMIT: usize = 64 << 20;
+pub(crate) const DEFAULT_POOL: u32 = 4096;
 
 /// Each pool slot reserves 4 GiB + 32 MiB of address space (no memory); this many slots stay
 /// well inside the 128 TiB of a 64-bit process. A slot in use also costs about four memory
 /// mappings, so a full pool this large would take the default `vm.max_map_count` (65530); the
 /// engine warns when a pool could take half of the limit.
-pub const MAX_POOL: u32 = 16384;
+pub(crate) const MAX_POOL: u32 = 16384;
 /// wasm32 memory cannot exceed 4 GiB.
-pub const MAX_MEMLIMIT: u64 = 1 << 32;
+pub(crate) const MAX_MEMLIMIT: u64 = 1 << 32;
 /// One wasm page: the smallest useful cap.
-pub const MIN_MEMLIMIT: u64 = 64 << 10;
+pub(crate) const MIN_MEMLIMIT: u64 = 64 << 10;
 
 /// The keys above with static defaults, as `launch` writes them into the environment so that
 /// `skynet.getenv` sees what is in force.
-pub const DEFAULTS: &[(&str, &str)] = &[
+pub(crate) const DEFAULTS: &[(&str, &str)] = &[
     ("wasmservice", DEFAULT_WASMSERVICE),
     ("fuel", "1000000000"),
     ("wasm_memlimit", "67108864"),
@@ -39,7 +39,7 @@ pub const DEFAULTS: &[(&str, &str)] = &[
 
 /// The runtime-wide settings, read once when the runtime is created.
 ///
-/// Invariant (when built by [`Settings::from_env`]): `memlimit` is within
+/// Invariant (when built by `Settings::from_env`): `memlimit` is within
 /// `MIN_MEMLIMIT..=MAX_MEMLIMIT` and `pool <= MAX_POOL`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -70,7 +70,7 @@ impl Default for Settings {
 impl Settings {
     /// Reads the settings through `get` (a config or the node's environment); a malformed value
     /// is an error naming its key.
-    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<Settings> {
+    pub(crate) fn from_env(get: impl Fn(&str) -> Option<String>) -> anyhow::Result<Settings> {
         let mut s = Settings::default();
         if let Some(p) = get("wasmservice") {
             s.patterns = p;
@@ -100,12 +100,12 @@ impl Settings {
     }
 
     /// The module file for guest `name`: the first pattern naming an existing file.
-    pub fn find_module(&self, name: &str) -> Option<PathBuf> {
+    pub(crate) fn find_module(&self, name: &str) -> Option<PathBuf> {
         find_on_patterns(&self.patterns, name)
     }
 }
 
-pub use crate::config::find_on_patterns;
+pub(crate) use crate::config::find_on_patterns;
 
 /// `$XDG_CACHE_HOME/skybox/wasm`, else `$HOME/.cache/skybox/wasm`.
 fn default_cache_dir() -> Option<PathBuf> {
@@ -129,7 +129,7 @@ fn parse_count(text: &str) -> anyhow::Result<u64> {
 }
 
 /// A byte count with an optional binary suffix: `67108864`, `64M`, `64MiB`, `1G`, `512K`.
-pub fn parse_bytes(text: &str) -> anyhow::Result<u64> {
+pub(crate) fn parse_bytes(text: &str) -> anyhow::Result<u64> {
     let t = text.trim();
     let split = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
     let (number, suffix) = t.split_at(split);
@@ -145,7 +145,7 @@ pub fn parse_bytes(text: &str) -> anyhow::Result<u64> {
 }
 
 /// A memory cap: bytes, between one wasm page and 4 GiB.
-pub fn parse_memlimit(text: &str) -> anyhow::Result<usize> {
+pub(crate) fn parse_memlimit(text: &str) -> anyhow::Result<usize> {
     let n = parse_bytes(text)?;
     if !(MIN_MEMLIMIT..=MAX_MEMLIMIT).contains(&n) {
         bail!("must be between {MIN_MEMLIMIT} and {MAX_MEMLIMIT} bytes, got {n}");
@@ -158,18 +158,18 @@ pub fn parse_memlimit(text: &str) -> anyhow::Result<usize> {
 /// Invariant: `name` is not empty and does not start with `--`; `memlimit`, when given, is
 /// within `MIN_MEMLIMIT..=MAX_MEMLIMIT`. Borrows the launch line.
 #[derive(Debug, PartialEq, Eq)]
-pub struct LaunchSpec<'a> {
+pub(crate) struct LaunchSpec<'a> {
     /// Fuel per message for this guest (0 = unlimited); `None` = the config's.
-    pub fuel: Option<u64>,
+    pub(crate) fuel: Option<u64>,
     /// Memory cap for this guest; `None` = the config's.
-    pub memlimit: Option<usize>,
-    pub name: &'a str,
+    pub(crate) memlimit: Option<usize>,
+    pub(crate) name: &'a str,
     /// What follows the name, as given (passed to `skybox_start`).
-    pub args: &'a str,
+    pub(crate) args: &'a str,
 }
 
 impl<'a> LaunchSpec<'a> {
-    pub fn parse(line: &'a str) -> anyhow::Result<LaunchSpec<'a>> {
+    pub(crate) fn parse(line: &'a str) -> anyhow::Result<LaunchSpec<'a>> {
         let mut rest = line.trim_start();
         let mut spec = LaunchSpec { fuel: None, memlimit: None, name: "", args: "" };
         loop {

@@ -20,26 +20,26 @@ use crate::core::service::Service;
 ///   against the memory cap.
 /// - `memory` is the guest's exported memory once the instance exists (`None` only while its
 ///   start section runs).
-pub struct GuestState {
-    pub node: Arc<Node>,
-    pub service: Arc<Service>,
-    pub handle: Handle,
-    pub memory: Option<Memory>,
-    pub held: HeldMessages,
-    pub requests: HeldRequests,
+pub(crate) struct GuestState {
+    pub(crate) node: Arc<Node>,
+    pub(crate) service: Arc<Service>,
+    pub(crate) handle: Handle,
+    pub(crate) memory: Option<Memory>,
+    pub(crate) held: HeldMessages,
+    pub(crate) requests: HeldRequests,
     /// Forward-mode types (bit `ptype` set: delivered held, by handle).
     forward: [u64; 4],
     /// `exit` was called: the guest exits after the current message.
-    pub exit: bool,
-    pub limiter: Limiter,
+    pub(crate) exit: bool,
+    pub(crate) limiter: Limiter,
     /// False while the module is being instantiated (its start section runs on the launching
     /// thread, outside any message): commands are refused then, so a start section cannot
     /// launch more guests on the same native stack, or kill and abort from a launch.
-    pub instantiated: bool,
+    pub(crate) instantiated: bool,
 }
 
 impl GuestState {
-    pub fn new(node: Arc<Node>, service: Arc<Service>, memlimit: usize) -> GuestState {
+    pub(crate) fn new(node: Arc<Node>, service: Arc<Service>, memlimit: usize) -> GuestState {
         let handle = service.handle();
         GuestState {
             node,
@@ -55,11 +55,11 @@ impl GuestState {
         }
     }
 
-    pub fn is_forward(&self, ptype: u8) -> bool {
+    pub(crate) fn is_forward(&self, ptype: u8) -> bool {
         self.forward[usize::from(ptype >> 6)] & (1 << (ptype & 63)) != 0
     }
 
-    pub fn set_forward(&mut self, ptype: u8, on: bool) {
+    pub(crate) fn set_forward(&mut self, ptype: u8, on: bool) {
         let (word, bit) = (usize::from(ptype >> 6), 1u64 << (ptype & 63));
         if on {
             self.forward[word] |= bit;

@@ -162,7 +162,7 @@ fn main() {
     out.push_str("// each case is a Lua expression, the values it gives (walked in the order the host's pack\n");
     out.push_str("// wrote them) and the host's bytes, in hex. Regenerate with the command in its main.rs (the\n");
     out.push_str("// order of string keys changes from run to run: Lua seeds its string hash at random).\n\n");
-    out.push_str("pub fn cases() -> Vec<(&'static str, Vec<Value>, &'static str)> {\n    vec![\n");
+    out.push_str("pub(super) fn cases() -> Vec<(&'static str, Vec<Value>, &'static str)> {\n    vec![\n");
     let emit = |name: &str, values: &[Value], out: &mut String| {
         let bytes = seri::pack(values).unwrap();
         let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
