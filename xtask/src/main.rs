@@ -51,6 +51,9 @@ fn test(root: &Path) -> anyhow::Result<()> {
     if let Err(err) = apt::ensure("redis", &["redis-server"], || apt::programs_missing(&["redis-server"])) {
         eprintln!("redis: {err:#}; the redis test will be skipped");
     }
+    // Lints (the workspace's `[workspace.lints]` included) and formatting: a warning fails the run.
+    cargo(root, &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+    cargo(root, &["fmt", "--all", "--", "--check"])?;
     cargo(root, &["test", "--workspace"])?;
     // The model tests of the lock-free parts (host/src/sync.rs): loom explores their
     // interleavings, each model within a preemption bound that keeps this step near a minute.

@@ -240,11 +240,7 @@ unsafe fn token_at(state: *mut lua_State, index: c_int) -> LightUserData {
     LightUserData(unsafe { ffi::lua_touserdata(state, index) })
 }
 
-unsafe fn integer_arg(
-    state: *mut lua_State,
-    index: c_int,
-    what: &str,
-) -> Result<ffi::lua_Integer, Failure> {
+unsafe fn integer_arg(state: *mut lua_State, index: c_int, what: &str) -> Result<ffi::lua_Integer, Failure> {
     // SAFETY: reading a stack slot of a live state.
     unsafe {
         let mut isnum = 0;

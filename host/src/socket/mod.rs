@@ -9,6 +9,7 @@
 pub(crate) mod addr;
 mod server;
 mod slots;
+#[allow(clippy::module_inception, reason = "one socket's state and queues, named as in skynet")]
 mod socket;
 
 use std::sync::{Arc, Weak};
