@@ -23,12 +23,14 @@ struct Node {
     port: u16,
     /// `KILL self` lines seen so far: one per service that exited (bootstrap, then agents)
     exits: usize,
+    /// Whether a Lua error in the log fails the test (off while one is expected)
+    check_errors: bool,
 }
 
 impl Node {
     fn start(maxclient: usize) -> Node {
         let example = repo_root().join("services/gate_example");
-        let mut child = Command::new(skybox_bin())
+        let child = Command::new(skybox_bin())
             .args(["run", "--start", "watchdog", "--thread", "2", "--path"])
             .arg(&example)
             .args(["--set", "gate_port=0", "--set"])
@@ -39,6 +41,15 @@ impl Node {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("start skybox");
+        let mut node = Node::attach(child);
+        let line = node.wait_line("watchdog: gate on ");
+        node.port = line.rsplit(':').next().unwrap().trim().parse().expect("a port");
+        eprintln!("the gate listens on port {}", node.port);
+        node
+    }
+
+    /// Follows the log of a started node.
+    fn attach(mut child: Child) -> Node {
         let (tx, lines) = channel();
         let out = child.stdout.take().unwrap();
         std::thread::spawn(move || {
@@ -49,18 +60,16 @@ impl Node {
                 }
             }
         });
-        let mut node = Node { child, lines, port: 0, exits: 0 };
-        let line = node.wait_line("watchdog: gate on ");
-        node.port = line.rsplit(':').next().unwrap().trim().parse().expect("a port");
-        eprintln!("the gate listens on port {}", node.port);
-        node
+        Node { child, lines, port: 0, exits: 0, check_errors: true }
     }
 
     /// The next log line, checked for Lua errors and counted if it is an exit.
     fn next_line(&mut self, deadline: Instant) -> Option<String> {
         let left = deadline.saturating_duration_since(Instant::now());
         let line = self.lines.recv_timeout(left).ok()?;
-        assert!(!line.contains("traceback") && !line.contains("did not start"), "a Lua error: {line}");
+        if self.check_errors {
+            assert!(!line.contains("traceback") && !line.contains("did not start"), "a Lua error: {line}");
+        }
         if line.contains("KILL self") {
             self.exits += 1;
         }
@@ -310,4 +319,139 @@ fn maxclient_is_enforced() {
     }
     // the bootstrap, then the agents of the kicked and the departed client
     node.wait_exits(3);
+}
+
+/// A watchdog of its own that keeps clients in accept mode (frames come to it as "data"), kicks,
+/// closes the gate, and a second gate on a taken port; and a gate built on `snax.gateserver`
+/// with `embed`.
+const ACCEPT_MAIN: &str = r#"
+local skynet = require "skynet"
+local socket = require "skynet.socket"
+
+local gate
+local SOCKET = {}
+
+function SOCKET.open(fd, addr)
+	skynet.call(gate, "lua", "accept", fd)
+end
+
+function SOCKET.data(fd, msg)
+	if msg == "close gate" then
+		skynet.call(gate, "lua", "close")
+		socket.write(fd, string.pack(">s2", "CLOSED"))
+	elseif msg == "kick me" then
+		skynet.call(gate, "lua", "kick", fd)
+	else
+		socket.write(fd, string.pack(">s2", "data:" .. msg))
+	end
+end
+
+function SOCKET.close(fd)
+	skynet.error("WATCHDOG close " .. fd)
+end
+
+function SOCKET.error(fd, text)
+	skynet.error("WATCHDOG error " .. fd .. " " .. text)
+end
+
+function SOCKET.warning() end
+
+skynet.start(function()
+	skynet.dispatch("lua", function(_, _, cmd, sub, ...)
+		assert(cmd == "socket")
+		SOCKET[sub](...)
+	end)
+	gate = skynet.newservice("gate")
+	local addr, port = skynet.call(gate, "lua", "open", { address = "127.0.0.1", port = 0 })
+	local other = skynet.newservice("gate")
+	local ok, err = pcall(skynet.call, other, "lua", "open", { address = "127.0.0.1", port = port })
+	skynet.error("taken port: " .. tostring(err))
+
+	local embedded = skynet.newservice("mygate")
+	local _, eport = skynet.call(embedded, "lua", "open", { address = "127.0.0.1", port = 0 })
+	assert(skynet.call(embedded, "lua", "hello") == "world")
+	skynet.error(string.format("GATES %d %d second open failed: %s", port, eport, tostring(not ok)))
+end)
+"#;
+
+const MYGATE: &str = r#"
+local skynet = require "skynet"
+local gateserver = require "snax.gateserver"
+local driver = require "skynet.socketdriver"
+local netpack = require "skynet.netpack"
+
+skynet.start(function()
+	gateserver.start {
+		embed = true,
+		connect = function(fd, addr)
+			gateserver.openclient(fd)
+		end,
+		message = function(fd, msg, sz)
+			driver.send(fd, string.pack(">s2", "embed:" .. netpack.tostring(msg, sz)))
+		end,
+		open = function(source, conf)
+			return conf.address, conf.port
+		end,
+		command = function(cmd, source)
+			assert(cmd == "hello")
+			return "world"
+		end,
+	}
+end)
+"#;
+
+#[test]
+fn accept_mode_close_and_embed() {
+    let dir = support::TempDir::new("gate");
+    dir.write("main.lua", ACCEPT_MAIN);
+    dir.write("mygate.lua", MYGATE);
+    let child = Command::new(skybox_bin())
+        .args(["run", "--start", "main", "--path", ".", "--thread", "2"])
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start skybox");
+    let mut node = Node::attach(child);
+    // the second gate's open fails with "Listen error: Address already in use" (and its
+    // traceback), and the caller's pcall sees it
+    node.check_errors = false;
+    node.wait_line("taken port: ");
+    node.check_errors = true;
+    let line = node.wait_line("GATES ");
+    assert!(line.ends_with("second open failed: true"), "{line}");
+    let mut words = line.split(' ').skip(2);
+    let port: u16 = words.next().unwrap().parse().unwrap();
+    let eport: u16 = words.next().unwrap().parse().unwrap();
+
+    // accept mode: frames reach the watchdog as strings, several in one write too
+    let mut c = Client::connect(port);
+    assert_eq!(c.request(b"hi"), b"data:hi");
+    let batch: Vec<u8> = [&b"a"[..], b"", b"ccc"].iter().flat_map(|p| frame(p)).collect();
+    c.send(&batch);
+    for p in [&b"a"[..], b"", b"ccc"] {
+        assert_eq!(c.recv().unwrap(), [&b"data:"[..], p].concat());
+    }
+    // kick: the client is closed and the watchdog still hears "close"
+    let mut k = Client::connect(port);
+    assert_eq!(k.request(b"k"), b"data:k");
+    k.send(&frame(b"kick me"));
+    k.expect_closed();
+    node.wait_line("WATCHDOG close ");
+
+    // the embedded gateserver
+    let mut e = Client::connect(eport);
+    assert_eq!(e.request(b"x"), b"embed:x");
+    assert_eq!(e.request(&[b'y'; 65535 - 6]), [&b"embed:"[..], &[b'y'; 65535 - 6]].concat());
+
+    // close: no new clients, the connected ones go on
+    assert_eq!(c.request(b"close gate"), b"CLOSED");
+    let deadline = Instant::now() + WAIT;
+    while TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        assert!(Instant::now() < deadline, "the gate still accepts after close");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(c.request(b"still"), b"data:still");
+    assert_eq!(e.request(b"z"), b"embed:z");
 }
