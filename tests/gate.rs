@@ -455,3 +455,29 @@ fn accept_mode_close_and_embed() {
     assert_eq!(c.request(b"still"), b"data:still");
     assert_eq!(e.request(b"z"), b"embed:z");
 }
+
+#[test]
+fn a_client_that_does_not_read_is_reported() {
+    let mut node = Node::start(16);
+    let mut c = node.client();
+    // 26 MB of requests, no reading: the replies pile up at the gate's socket, the watchdog is
+    // warned ("socket", "warning", fd, kib), and told 0 once the client drained them
+    let big = vec![b'w'; 65535];
+    let count = 400;
+    let writer = {
+        let mut w = Client(c.0.try_clone().unwrap());
+        std::thread::spawn(move || {
+            for _ in 0..count {
+                w.send(&frame(&big));
+            }
+        })
+    };
+    let warned = node.wait_line("KiB waiting to be sent");
+    assert!(!warned.contains(": 0 KiB"), "{warned}");
+    for _ in 0..count {
+        assert_eq!(c.recv().unwrap(), vec![b'W'; 65535]);
+    }
+    writer.join().unwrap();
+    node.wait_line(": 0 KiB waiting to be sent");
+    assert_eq!(c.request(b"drained"), b"DRAINED");
+}
