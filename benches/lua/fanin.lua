@@ -28,5 +28,6 @@ skynet.start(function()
 	local got = skynet.call(sink, "lua", "wait")
 	local secs = (skynet.hpc() - t0) / 1e9
 	skynet.error(string.format("RESULT %s n=%d seconds=%.3f msgs_per_sec=%.0f", kind.name, got, secs, got / secs))
+	skynet.sleep(10) -- skynet's logger loses a line still queued at abort
 	skynet.abort()
 end)

@@ -14,5 +14,6 @@ skynet.start(function()
 	end
 	local secs = (skynet.hpc() - t0) / 1e9
 	skynet.error(string.format("RESULT pingpong n=%d seconds=%.3f calls_per_sec=%.0f", n, secs, n / secs))
+	skynet.sleep(10) -- skynet's logger loses a line still queued at abort
 	skynet.abort()
 end)

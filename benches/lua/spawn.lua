@@ -32,5 +32,6 @@ skynet.start(function()
 	local per = (rss_kb() - before) / n
 	skynet.error(string.format("RESULT %s n=%d seconds=%.3f services_per_sec=%.0f rss_kb_per_service=%.1f",
 		kind.name, n, secs, n / secs, per))
+	skynet.sleep(10) -- skynet's logger loses a line still queued at abort
 	skynet.abort()
 end)
