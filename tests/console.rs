@@ -7,11 +7,9 @@ mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use support::{TempDir, skybox_bin};
+use support::{Spawned, TempDir};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -49,10 +47,9 @@ skynet.start(function()
 end)
 "#;
 
-/// A running skybox whose log lines arrive on `lines`; killed on drop.
+/// The node of the test: skybox on `main.lua` and `echo.lua` in a scratch directory.
 struct Node {
-    child: Child,
-    lines: Receiver<String>,
+    process: Spawned,
     dir: TempDir,
 }
 
@@ -62,25 +59,8 @@ impl Node {
         let dir = TempDir::new("console");
         dir.write("main.lua", MAIN);
         dir.write("echo.lua", ECHO);
-        let mut child = Command::new(skybox_bin())
-            .args(["run", "--start", "main", "--path", ".", "--thread", "2"])
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start skybox");
-        let (tx, lines) = channel();
-        let out = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                eprintln!("skybox: {line}");
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        let mut node = Node { child, lines, dir };
+        let process = Spawned::start(&["run", "--start", "main", "--path", ".", "--thread", "2"], dir.path());
+        let mut node = Node { process, dir };
         let start = node.wait_line("Start debug console at 127.0.0.1:");
         let port = start.rsplit(':').next().unwrap().trim().parse().unwrap();
         assert_ne!(port, 0, "the real port is logged: {start}");
@@ -90,22 +70,7 @@ impl Node {
     }
 
     fn wait_line(&mut self, needle: &str) -> String {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(_) => {}
-                Err(_) => panic!("no log line with {needle:?}"),
-            }
-        }
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.wait_line(needle, WAIT)
     }
 }
 
@@ -369,5 +334,5 @@ fn debug_console_from_outside_the_process() {
     let mut c = Console::open(port);
     c.alive();
     assert!(c.ok("list").has(&format!("{echo}\tsnlua echo")));
-    assert!(node.child.try_wait().unwrap().is_none(), "the node is still running");
+    assert!(node.process.child.try_wait().unwrap().is_none(), "the node is still running");
 }

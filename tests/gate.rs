@@ -6,20 +6,17 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
-use support::{repo_root, skybox_bin};
+use support::{Spawned, repo_root};
 
 const WAIT: Duration = Duration::from_secs(20);
 
-/// The example node, its log lines on `lines`; killed on drop.
+/// The example node, following its log; killed on drop.
 struct Node {
-    child: Child,
-    lines: Receiver<String>,
+    process: Spawned,
     port: u16,
     /// `KILL self` lines seen so far: one per service that exited (bootstrap, then agents)
     exits: usize,
@@ -30,18 +27,22 @@ struct Node {
 impl Node {
     fn start(maxclient: usize) -> Node {
         let example = repo_root().join("services/gate_example");
-        let child = Command::new(skybox_bin())
-            .args(["run", "--start", "watchdog", "--thread", "2", "--path"])
-            .arg(&example)
-            .args(["--set", "gate_port=0", "--set"])
-            .arg(format!("gate_maxclient={maxclient}"))
-            .current_dir(&example)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start skybox");
-        let mut node = Node::attach(child);
+        let path = example.display().to_string();
+        let maxclient = format!("gate_maxclient={maxclient}");
+        let args = [
+            "run",
+            "--start",
+            "watchdog",
+            "--thread",
+            "2",
+            "--path",
+            &path,
+            "--set",
+            "gate_port=0",
+            "--set",
+            &maxclient,
+        ];
+        let mut node = Node::follow(Spawned::start(&args, &example));
         let line = node.wait_line("watchdog: gate on ");
         node.port = line.rsplit(':').next().unwrap().trim().parse().expect("a port");
         eprintln!("the gate listens on port {}", node.port);
@@ -49,24 +50,13 @@ impl Node {
     }
 
     /// Follows the log of a started node.
-    fn attach(mut child: Child) -> Node {
-        let (tx, lines) = channel();
-        let out = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                eprintln!("skybox: {line}");
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        Node { child, lines, port: 0, exits: 0, check_errors: true }
+    fn follow(process: Spawned) -> Node {
+        Node { process, port: 0, exits: 0, check_errors: true }
     }
 
     /// The next log line, checked for Lua errors and counted if it is an exit.
     fn next_line(&mut self, deadline: Instant) -> Option<String> {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = self.lines.recv_timeout(left).ok()?;
+        let line = self.process.next_line(deadline)?;
         if self.check_errors {
             assert!(!line.contains("traceback") && !line.contains("did not start"), "a Lua error: {line}");
         }
@@ -97,13 +87,6 @@ impl Node {
 
     fn client(&self) -> Client {
         Client::connect(self.port)
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -405,15 +388,8 @@ fn accept_mode_close_and_embed() {
     let dir = support::TempDir::new("gate");
     dir.write("main.lua", ACCEPT_MAIN);
     dir.write("mygate.lua", MYGATE);
-    let child = Command::new(skybox_bin())
-        .args(["run", "--start", "main", "--path", ".", "--thread", "2"])
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start skybox");
-    let mut node = Node::attach(child);
+    let mut node =
+        Node::follow(Spawned::start(&["run", "--start", "main", "--path", ".", "--thread", "2"], dir.path()));
     // the second gate's open fails with "Listen error: Address already in use" (and its
     // traceback), and the caller's pcall sees it
     node.check_errors = false;

@@ -7,11 +7,9 @@ mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpStream, UdpSocket};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use support::{TempDir, skybox_bin};
+use support::{Spawned, TempDir};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -73,10 +71,9 @@ skynet.start(function()
 end)
 "#;
 
-/// A running skybox whose log lines arrive on `lines`; killed on drop.
+/// The node of the test: skybox on `main.lua` and `agent.lua` in a scratch directory.
 struct Node {
-    child: Child,
-    lines: Receiver<String>,
+    process: Spawned,
     _dir: TempDir,
 }
 
@@ -85,49 +82,13 @@ impl Node {
         let dir = TempDir::new("net");
         dir.write("main.lua", MAIN);
         dir.write("agent.lua", AGENT);
-        let mut child = Command::new(skybox_bin())
-            .args(["run", "--start", "main", "--path", ".", "--thread", "2", "--set"])
-            .arg(format!("udp_port={udp_port}"))
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start skybox");
-        let (tx, lines) = channel();
-        let out = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                eprintln!("skybox: {line}");
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        let mut node = Node { child, lines, _dir: dir };
-        let listen = node.wait_line("LISTEN ");
+        let udp = format!("udp_port={udp_port}");
+        let args = ["run", "--start", "main", "--path", ".", "--thread", "2", "--set", &udp];
+        let mut process = Spawned::start(&args, dir.path());
+        let listen = process.wait_line("LISTEN ", WAIT);
         assert!(listen.ends_with("forged ids refused: true"), "{listen}");
         let port = listen.split(' ').nth(2).unwrap().parse().unwrap();
-        (node, port)
-    }
-
-    fn wait_line(&mut self, needle: &str) -> String {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(_) => {}
-                Err(_) => panic!("no log line with {needle:?}"),
-            }
-        }
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        (Node { process, _dir: dir }, port)
     }
 }
 
@@ -214,6 +175,6 @@ fn tcp_and_udp_from_outside_the_process() {
     let mut bye = String::new();
     q_r.read_line(&mut bye).unwrap();
     assert_eq!(bye, "bye\n");
-    let status = node.child.wait().unwrap();
+    let status = node.process.child.wait().unwrap();
     assert!(status.success(), "{status}");
 }

@@ -189,3 +189,61 @@ impl Drop for TempDir {
         }
     }
 }
+
+/// A `skybox` running in the background (for tests that talk to it over the network): its
+/// stdout lines arrive on a channel (and are echoed to stderr for a failing test's report);
+/// killed on drop.
+pub(crate) struct Spawned {
+    pub(crate) child: Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Spawned {
+    /// Starts `skybox ARGS` in `cwd`.
+    pub(crate) fn start(args: &[&str], cwd: &Path) -> Spawned {
+        let mut child = Command::new(skybox_bin())
+            .args(args)
+            .current_dir(cwd)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start skybox: {e}"));
+        let (tx, lines) = std::sync::mpsc::channel();
+        let out = child.stdout.take().expect("piped stdout");
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                eprintln!("skybox: {line}");
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Spawned { child, lines }
+    }
+
+    /// The next log line, or `None` at `deadline` (or once the process closed its output).
+    pub(crate) fn next_line(&mut self, deadline: Instant) -> Option<String> {
+        self.lines.recv_timeout(deadline.saturating_duration_since(Instant::now())).ok()
+    }
+
+    /// The first log line from now on that contains `needle`; panics after `timeout`.
+    pub(crate) fn wait_line(&mut self, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.next_line(deadline) {
+                Some(line) if line.contains(needle) => return line,
+                Some(_) => {}
+                None => panic!("no log line with {needle:?}"),
+            }
+        }
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
