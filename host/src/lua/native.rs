@@ -52,12 +52,12 @@ pub(crate) struct VmState {
 }
 
 /// A native function's failure, raised as a Lua error string once the body has returned.
-enum Failure {
+pub(crate) enum Failure {
     Text(String),
     Static(&'static str),
 }
 
-type Outcome = Result<c_int, Failure>;
+pub(crate) type Outcome = Result<c_int, Failure>;
 
 impl From<BufferError> for Failure {
     fn from(err: BufferError) -> Self {
@@ -168,24 +168,40 @@ impl VmCtx {
 ///
 /// # Safety
 /// `state` is a live thread of a VM; the context, when set, outlives the VM.
-unsafe fn ctx<'a>(state: *mut lua_State) -> Option<&'a VmCtx> {
+pub(crate) unsafe fn ctx<'a>(state: *mut lua_State) -> Option<&'a VmCtx> {
     // SAFETY: per the contract; threads of VMs without a context (or created before it was set)
     // hold a null pointer.
     unsafe { (*(ffi::lua_getextraspace(state) as *const *const VmCtx)).as_ref() }
 }
 
 /// Runs `body` with the VM's context and turns its failure into a Lua error after everything it
-/// owned is dropped.
+/// owned is dropped (see [`finish`]).
+///
+/// # Safety
+/// As [`finish`]; `body` may let Lua raise only where it owns nothing with a destructor.
 #[inline(always)]
-unsafe fn run(state: *mut lua_State, body: impl FnOnce(&VmCtx) -> Outcome) -> c_int {
-    // SAFETY: called from the C functions below with their own live state.
-    let outcome = match unsafe { ctx(state) } {
-        Some(ctx) => body(ctx),
-        None => Err(Failure::Static("skynet.core used outside a skybox service")),
-    };
+pub(crate) unsafe fn run(state: *mut lua_State, body: impl FnOnce(&VmCtx) -> Outcome) -> c_int {
+    // SAFETY: per the contract.
+    unsafe {
+        let outcome = match ctx(state) {
+            Some(ctx) => body(ctx),
+            None => Err(Failure::Static("skynet.core used outside a skybox service")),
+        };
+        finish(state, outcome)
+    }
+}
+
+/// The number of results of `outcome`, or its failure raised as a Lua error (the failure is
+/// dropped first, see [`raw::raise`]).
+///
+/// # Safety
+/// Runs in a C function called by Lua on `state`; the caller's frames own nothing with a
+/// destructor.
+#[inline(always)]
+pub(crate) unsafe fn finish(state: *mut lua_State, outcome: Outcome) -> c_int {
     match outcome {
         Ok(n) => n,
-        // SAFETY: `outcome`'s payload is moved into `raise_failure`, which drops it before raising.
+        // SAFETY: per the contract; `raise_failure` takes the failure by value.
         Err(failure) => unsafe { raise_failure(state, failure) },
     }
 }

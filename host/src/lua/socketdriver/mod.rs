@@ -8,8 +8,8 @@
 //! stale or forged token is a Lua error.
 //!
 //! This file also holds what the native functions of both `skynet.socketdriver` and
-//! `skynet.netpack` share: the [`Failure`] of a function body raised once its owned values are
-//! dropped ([`raw`]'s rule), argument checks, and full userdata owning a Rust value.
+//! `skynet.netpack` share beyond `native`'s frame of a native function (`Failure`, `run`,
+//! `finish`): argument checks, and full userdata owning a Rust value.
 
 mod buffer;
 mod net;
@@ -20,7 +20,7 @@ use std::ffi::{CStr, c_int};
 use mlua::LightUserData;
 use mlua::ffi::{self, lua_State};
 
-use super::buffers::BufferError;
+pub(crate) use super::native::{Failure, Outcome, ctx as vm, finish, run as with_vm};
 use super::native::{VmCtx, VmState};
 use super::raw;
 
@@ -39,80 +39,6 @@ pub(crate) unsafe extern "C-unwind" fn open(state: *mut lua_State) -> c_int {
         buffer::register(state);
         net::register(state);
         1
-    }
-}
-
-/// A native function's failure, raised as a Lua error string by [`finish`] once the body that
-/// returned it has dropped what it owned.
-pub(crate) enum Failure {
-    Text(String),
-    Static(&'static str),
-}
-
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Failure::Text(t) => f.write_str(t),
-            Failure::Static(t) => f.write_str(t),
-        }
-    }
-}
-
-impl From<BufferError> for Failure {
-    fn from(err: BufferError) -> Self {
-        Failure::Text(err.to_string())
-    }
-}
-
-/// What a function body returns: how many results it left on the stack, or its failure.
-pub(crate) type Outcome = Result<c_int, Failure>;
-
-/// The context of the VM running `state`, `None` outside a service. The same read as `native`'s
-/// (which keeps its own private): the pointer its `VmCtx::install` left in the main thread's
-/// extra space, inherited by every coroutine, null in VMs without a context.
-///
-/// # Safety
-/// `state` is a live thread of a VM whose context, when set, outlives the VM.
-pub(crate) unsafe fn vm<'a>(state: *mut lua_State) -> Option<&'a VmCtx> {
-    // SAFETY: per the contract; the extra space holds a pointer-sized value, null or the context.
-    unsafe { (*(ffi::lua_getextraspace(state) as *const *const VmCtx)).as_ref() }
-}
-
-/// The number of results of `outcome`, or its failure raised as a Lua error (the failure is
-/// dropped first, see [`raw::raise`]).
-///
-/// # Safety
-/// Runs in a C function called by Lua on `state`; the caller's frames own nothing with a
-/// destructor.
-#[inline(always)]
-pub(crate) unsafe fn finish(state: *mut lua_State, outcome: Outcome) -> c_int {
-    match outcome {
-        Ok(n) => n,
-        // SAFETY: per the contract; `raise_failure` takes the failure by value.
-        Err(failure) => unsafe { raise_failure(state, failure) },
-    }
-}
-
-#[cold]
-unsafe fn raise_failure(state: *mut lua_State, failure: Failure) -> ! {
-    // SAFETY: per `finish`'s contract; `raise` drops `failure` before Lua unwinds.
-    unsafe { raw::raise(state, failure) }
-}
-
-/// Runs `body` with the VM's context and [`finish`]es its outcome: the frame of a function that
-/// needs the VM's message state.
-///
-/// # Safety
-/// As [`finish`]; `body` may let Lua raise only where it owns nothing with a destructor.
-#[inline(always)]
-pub(crate) unsafe fn with_vm(state: *mut lua_State, body: impl FnOnce(&VmCtx) -> Outcome) -> c_int {
-    // SAFETY: per the contract.
-    unsafe {
-        let outcome = match vm(state) {
-            Some(ctx) => body(ctx),
-            None => Err(Failure::Static("socket functions used outside a skybox service")),
-        };
-        finish(state, outcome)
     }
 }
 
