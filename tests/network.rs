@@ -178,3 +178,67 @@ fn tcp_and_udp_from_outside_the_process() {
     let status = node.process.child.wait().unwrap();
     assert!(status.success(), "{status}");
 }
+
+/// Out of descriptors: a line echo in one service under a limit of 64 open files.
+const EMFILE_MAIN: &str = r#"
+local skynet = require "skynet"
+local socket = require "skynet.socket"
+
+skynet.start(function()
+	local id, addr, port = socket.listen("127.0.0.1", 0)
+	socket.start(id, function(fd)
+		skynet.fork(function()
+			socket.start(fd)
+			while true do
+				local line = socket.readline(fd)
+				if not line then
+					break
+				end
+				socket.write(fd, line .. "\n")
+			end
+			socket.close(fd)
+		end)
+	end)
+	skynet.error("LISTEN " .. port)
+end)
+"#;
+
+#[test]
+fn out_of_descriptors_the_listener_goes_on() {
+    let dir = TempDir::new("emfile");
+    dir.write("main.lua", EMFILE_MAIN);
+    let bin = support::skybox_bin().display().to_string();
+    let args = ["--nofile=64:64", &bin, "run", "--start", "main", "--path", ".", "--thread", "2"];
+    let mut node = Spawned::start_program("prlimit", &args, dir.path());
+    let listen = node.wait_line("LISTEN ", WAIT);
+    let port: u16 = listen.rsplit(' ').next().unwrap().parse().unwrap();
+    // Far more clients than descriptors: the excess is accepted and dropped at once (a dropped
+    // client reads EOF, it does not wait in the backlog), and the listener's owner is told.
+    let mut clients: Vec<_> = (0..100).map(|_| connect(port)).collect();
+    let line = node.wait_line("Too many open files", WAIT);
+    assert!(line.contains("socket: error on"), "{line}");
+    let mut served = 0;
+    for (s, r) in clients.iter_mut() {
+        let _ = s.write_all(b"ping\n");
+        let mut got = String::new();
+        r.get_ref().set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        if matches!(r.read_line(&mut got), Ok(5)) && got == "ping\n" {
+            served += 1;
+        }
+    }
+    assert!(served > 10 && served < 64, "{served} of 100 served under a limit of 64 descriptors");
+    // Descriptors come back when clients leave: the listener serves new clients again.
+    clients.clear();
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let (mut s, mut r) = connect(port);
+        r.get_ref().set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+        let _ = s.write_all(b"again\n");
+        let mut got = String::new();
+        if matches!(r.read_line(&mut got), Ok(6)) {
+            assert_eq!(got, "again\n");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the listener never recovered");
+    }
+}

@@ -201,14 +201,19 @@ pub(crate) struct Spawned {
 impl Spawned {
     /// Starts `skybox ARGS` in `cwd`.
     pub(crate) fn start(args: &[&str], cwd: &Path) -> Spawned {
-        let mut child = Command::new(skybox_bin())
+        Spawned::start_program(skybox_bin(), args, cwd)
+    }
+
+    /// Starts `program ARGS` in `cwd` (skybox under a wrapper such as `prlimit`).
+    pub(crate) fn start_program(program: impl AsRef<std::ffi::OsStr>, args: &[&str], cwd: &Path) -> Spawned {
+        let mut child = Command::new(program)
             .args(args)
             .current_dir(cwd)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start skybox: {e}"));
+            .unwrap_or_else(|e| panic!("cannot start the node: {e}"));
         let (tx, lines) = std::sync::mpsc::channel();
         let out = child.stdout.take().expect("piped stdout");
         std::thread::spawn(move || {

@@ -521,6 +521,7 @@ impl Server {
     /// Accepts connections on the listener in `slot`; true when more may be waiting.
     fn accept(&self, slot: &mut Locked<'_>) -> bool {
         let cx = self.cx();
+        let mut told = false;
         for _ in 0..super::socket::READ_BUDGET {
             let listener = slot.as_mut().expect("locked live");
             let Io::Listener(l) = &listener.io else { return false };
@@ -544,14 +545,17 @@ impl Server {
                 Err(err) if err.kind() == io::ErrorKind::WouldBlock => return false,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
                 Err(err) if matches!(err.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE)) => {
-                    // Out of descriptors: take this connection with the reserve and drop it,
-                    // or the listener would be readable forever.
+                    // Out of descriptors: take this connection with the reserve and drop it (its
+                    // client sees the close at once rather than waiting in the backlog), and go
+                    // on with the rest of the backlog. The owner is told once a turn.
                     let mut reserve = self.reserve.lock();
                     drop(reserve.take());
                     drop(l.accept());
                     *reserve = reserve_fd();
-                    listener.emit(&cx, event::ERROR, 0, err.to_string().into_bytes());
-                    return false;
+                    if !told {
+                        told = true;
+                        listener.emit(&cx, event::ERROR, 0, err.to_string().into_bytes());
+                    }
                 }
                 Err(_) => return false,
             }
