@@ -7,6 +7,7 @@
 //! service that exits are closed. The runtimes reach the server through [`sockets`].
 
 pub(crate) mod addr;
+mod bound;
 mod server;
 mod slots;
 #[allow(clippy::module_inception, reason = "one socket's state and queues, named as in skynet")]

@@ -345,6 +345,22 @@ impl Server {
         socket.send(&self.cx(), data, None, low)
     }
 
+    /// `bind`: the process's own descriptor `fd` (stdin, a pipe) as a stream of `owner`, read
+    /// at once; the owner gets CONNECT "binding". Closing it never closes `fd`.
+    pub(crate) fn bind(&self, owner: u32, fd: std::os::fd::RawFd) -> io::Result<i32> {
+        let bound = super::bound::Bound::new(fd)?;
+        let (id, mut slot) = self.insert(owner, State::Connected, Io::Bound(bound))?;
+        let socket = slot.as_mut().expect("just inserted");
+        socket.reading = true;
+        if let Err(err) = socket.update_interest(&self.registry) {
+            self.remove(&mut slot);
+            return Err(err);
+        }
+        let socket = slot.as_ref().expect("just inserted");
+        socket.emit(&self.cx(), event::CONNECT, 0, b"binding".to_vec());
+        Ok(id)
+    }
+
     // ---- UDP ----------------------------------------------------------------------------
 
     /// A UDP socket bound to `bind` (any IPv4 port when `None`), read at once.
@@ -463,7 +479,7 @@ impl Server {
             Io::Listener(l) => l.local_addr().ok(),
             Io::Stream(s) => s.local_addr().ok(),
             Io::Udp(u) => u.local_addr().ok(),
-            Io::Reserved => None,
+            Io::Reserved | Io::Bound(_) => None,
         }
     }
 

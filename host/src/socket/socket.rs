@@ -42,6 +42,8 @@ pub(crate) enum Io {
     Listener(TcpListener),
     Stream(TcpStream),
     Udp(UdpSocket),
+    /// A descriptor of the process's own (`bind`), never closed here.
+    Bound(super::bound::Bound),
 }
 
 /// skynet's socket states (`socket_server.c`), for a stream or listener.
@@ -169,6 +171,7 @@ impl Socket {
             Io::Listener(l) => l,
             Io::Stream(s) => s,
             Io::Udp(u) => u,
+            Io::Bound(b) => b,
         };
         match (self.registered, want) {
             (None, Some(want)) => registry.register(source, token, want)?,
@@ -217,6 +220,7 @@ impl Socket {
     fn write_some(&mut self, data: &[u8], to: Option<SocketAddr>) -> io::Result<usize> {
         let n = match &mut self.io {
             Io::Stream(s) => s.write(data),
+            Io::Bound(b) => b.write(data),
             Io::Udp(u) => match to.or(self.udp_peer) {
                 Some(to) => u.send_to(data, to),
                 None => Err(io::Error::new(io::ErrorKind::InvalidInput, "no destination (address first)")),
@@ -340,11 +344,15 @@ impl Socket {
     /// close the socket now).
     pub(crate) fn read_stream(&mut self, cx: &Ctx<'_>) -> (bool, bool) {
         for _ in 0..READ_BUDGET {
-            let Io::Stream(stream) = &mut self.io else { return (false, false) };
             // Room for the event's trailer too: the buffer becomes the message as it is.
             let mut buf = Vec::with_capacity(self.read_size + event::TRAILER);
             buf.resize(self.read_size, 0);
-            match stream.read(&mut buf) {
+            let read = match &mut self.io {
+                Io::Stream(stream) => stream.read(&mut buf),
+                Io::Bound(bound) => bound.read(&mut buf),
+                _ => return (false, false),
+            };
+            match read {
                 Ok(0) => return (false, self.peer_closed(cx)),
                 Ok(n) => {
                     self.read_bytes += n as u64;

@@ -304,3 +304,27 @@ fn a_burst_of_connections_is_accepted_whole() {
     }
     assert_eq!(f.server.open_count(), 101);
 }
+
+#[test]
+fn a_descriptor_of_the_process_is_bound_as_a_stream_and_never_closed() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixStream;
+    let f = fixture();
+    let (ours, mut theirs) = UnixStream::pair().unwrap();
+    let id = f.server.bind(4, ours.as_raw_fd()).unwrap();
+    assert_eq!(f.expect(4, ev::CONNECT, id).1, b"binding");
+    theirs.write_all(b"typed").unwrap();
+    assert_eq!(f.data(4, id, 5), b"typed");
+    assert!(f.server.send(id, b"shown".to_vec(), false));
+    let mut buf = [0u8; 5];
+    theirs.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"shown");
+    f.server.close(id);
+    f.expect(4, ev::CLOSE, id);
+    // The descriptor still works: closing the socket did not close it.
+    (&ours).write_all(b"still open").unwrap();
+    let mut buf = [0u8; 10];
+    theirs.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"still open");
+    assert!(f.server.bind(4, -1).is_err());
+}

@@ -210,10 +210,11 @@ unsafe fn send_with(state: *mut lua_State, ctx: &VmCtx, low: bool) -> Outcome {
 lua_fn!(send, |state, ctx| { send_with(state, ctx, false) });
 lua_fn!(lsend, |state, ctx| { send_with(state, ctx, true) });
 
-// Wrapping an OS descriptor (skynet's `bind`, for stdin) is not there yet: a clear error.
-lua_fn!(bind, |state, _ctx| {
-    integer_arg(state, 1, "fd")?;
-    Err(Failure::Static("socketdriver.bind: wrapping an OS descriptor is not supported"))
+lua_fn!(bind, |state, ctx| {
+    let fd = integer_arg(state, 1, "bind")?;
+    let fd = c_int::try_from(fd).map_err(|_| Failure::Text(format!("Invalid fd {fd}")))?;
+    let id = server(ctx)?.bind(ctx.service.handle(), fd).map_err(io_failure)?;
+    push_int(state, i64::from(id))
 });
 
 lua_fn!(start, |state, ctx| {
