@@ -27,7 +27,8 @@ skynet.start(function()
 	local ok = socket.write(123456, "x") == false and socket.lwrite(-1, "x") == false
 		and sid == nil and err == "invalid socket"
 
-	local id, addr, port = socket.listen("127.0.0.1", 0)
+	-- a backlog for a burst of clients (the default, 32, is skynet's)
+	local id, addr, port = socket.listen("127.0.0.1", 0, 1024)
 	socket.start(id, function(fd, peer)
 		skynet.newservice("agent", fd)
 	end)
@@ -185,7 +186,8 @@ local skynet = require "skynet"
 local socket = require "skynet.socket"
 
 skynet.start(function()
-	local id, addr, port = socket.listen("127.0.0.1", 0)
+	-- a backlog for a burst of clients (the default, 32, is skynet's)
+	local id, addr, port = socket.listen("127.0.0.1", 0, 1024)
 	socket.start(id, function(fd)
 		skynet.fork(function()
 			socket.start(fd)

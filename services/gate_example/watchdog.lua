@@ -80,6 +80,8 @@ skynet.start(function()
 		port = tonumber(skynet.getenv("gate_port") or 8888),
 		maxclient = tonumber(skynet.getenv("gate_maxclient") or 1024),
 		nodelay = true,
+		-- room for a burst of connections in the kernel's queue (skynet's default is 32)
+		backlog = 1024,
 	})
 	skynet.error(string.format("watchdog: gate on %s:%d", address, port))
 end)
