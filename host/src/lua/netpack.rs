@@ -19,8 +19,8 @@ use skybox_sdk::socket as event;
 
 use super::native::VmCtx;
 use super::socketdriver::{
-    Failure, Outcome, bad_argument, bytes_arg, decode_event, new_userdata, own_userdata, push_metatable,
-    push_owned_bytes, set_functions, size_arg, state_mut, token_arg, with_vm,
+    Failure, Outcome, bad_argument, bytes_arg, decode_event, new_userdata, own_userdata, push_block,
+    push_metatable, push_owned_bytes, set_functions, size_arg, state_mut, token_arg, with_vm,
 };
 
 /// The largest frame: its length must fit the 2-byte header.
@@ -254,12 +254,9 @@ unsafe fn filter_body(state: *mut lua_State, ctx: &VmCtx) -> Outcome {
                         Ok(2)
                     }
                     Filtered::One(frame) => {
-                        let size = frame.len();
-                        let token = state_mut(ctx)?.buffers.insert(frame);
                         tag(DATA);
                         integer(ev.id);
-                        ffi::lua_pushlightuserdata(state, token.0);
-                        ffi::lua_pushinteger(state, size as ffi::lua_Integer);
+                        push_block(state, ctx, frame)?;
                         Ok(5)
                     }
                 }
@@ -311,14 +308,11 @@ unsafe extern "C-unwind" fn pop(state: *mut lua_State) -> c_int {
     unsafe {
         with_vm(state, |ctx| {
             let Some(queue) = queue_arg(state, "pop")? else { return Ok(0) };
-            let mut st = state_mut(ctx)?;
+            // Checked before the frame leaves the queue: a busy state must not lose it.
+            drop(state_mut(ctx)?);
             let Some((fd, frame)) = (*queue).frames.pop_front() else { return Ok(0) };
-            let size = frame.len();
-            let token = st.buffers.insert(frame);
-            drop(st);
             ffi::lua_pushinteger(state, ffi::lua_Integer::from(fd));
-            ffi::lua_pushlightuserdata(state, token.0);
-            ffi::lua_pushinteger(state, size as ffi::lua_Integer);
+            push_block(state, ctx, frame)?;
             Ok(3)
         })
     }
@@ -352,10 +346,7 @@ unsafe extern "C-unwind" fn pack(state: *mut lua_State) -> c_int {
             } else {
                 frame_of(bytes_arg(state, 1, "pack")?)?
             };
-            let size = frame.len();
-            let token = state_mut(ctx)?.buffers.insert(frame);
-            ffi::lua_pushlightuserdata(state, token.0);
-            ffi::lua_pushinteger(state, size as ffi::lua_Integer);
+            push_block(state, ctx, frame)?;
             Ok(2)
         })
     }

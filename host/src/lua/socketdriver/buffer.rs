@@ -18,7 +18,7 @@ use mlua::ffi::{self, lua_State};
 use skybox_sdk::socket::{self as event, Event, TRAILER, udp_address};
 
 use super::{
-    Failure, Outcome, bytes_arg, finish, integer_arg, new_userdata, own_userdata, push_metatable,
+    Failure, Outcome, bytes_arg, finish, integer_arg, new_userdata, own_userdata, push_block, push_metatable,
     push_owned_bytes, set_functions, size_arg, state_mut, table_arg, token_arg, with_vm,
 };
 
@@ -427,11 +427,7 @@ unsafe extern "C-unwind" fn str2p(state: *mut lua_State) -> c_int {
     // SAFETY: called by Lua as a C function; the copy is owned only until `Buffers` takes it.
     unsafe {
         with_vm(state, |ctx| {
-            let bytes = bytes_arg(state, 1, "str2p")?;
-            let size = bytes.len();
-            let token = state_mut(ctx)?.buffers.insert(bytes.to_vec());
-            ffi::lua_pushlightuserdata(state, token.0);
-            ffi::lua_pushinteger(state, size as ffi::lua_Integer);
+            push_block(state, ctx, bytes_arg(state, 1, "str2p")?.to_vec())?;
             Ok(2)
         })
     }

@@ -50,6 +50,23 @@ pub(crate) fn state_mut(ctx: &VmCtx) -> Result<RefMut<'_, VmState>, Failure> {
         .map_err(|_| Failure::Static("socket functions re-entered while the message state is busy"))
 }
 
+/// Moves `data` into the VM's buffers and pushes its token and size: how a new block (a frame,
+/// a copy) is handed to Lua.
+///
+/// # Safety
+/// `state` is live with two free stack slots (a light userdata and an integer allocate nothing,
+/// so nothing raises).
+pub(crate) unsafe fn push_block(state: *mut lua_State, ctx: &VmCtx, data: Vec<u8>) -> Result<(), Failure> {
+    let size = data.len();
+    let token = state_mut(ctx)?.buffers.insert(data);
+    // SAFETY: per the contract.
+    unsafe {
+        ffi::lua_pushlightuserdata(state, token.0);
+        ffi::lua_pushinteger(state, size as ffi::lua_Integer);
+    }
+    Ok(())
+}
+
 /// `bad argument #arg to 'function' (expected)`, as `luaL_argerror` words it.
 #[cold]
 pub(crate) unsafe fn bad_argument(
