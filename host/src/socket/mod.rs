@@ -12,6 +12,7 @@ mod server;
 mod slots;
 #[allow(clippy::module_inception, reason = "one socket's state and queues, named as in skynet")]
 mod socket;
+mod udp;
 
 use std::sync::{Arc, Weak};
 

@@ -15,7 +15,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use crossbeam::channel::{self, Sender};
-use mio::net::{TcpListener, TcpStream, UdpSocket};
+use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Poll, Registry};
 use parking_lot::Mutex;
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -48,8 +48,8 @@ pub(crate) struct Info {
 /// Invariant: `owners` maps each owner to the ids of its live sockets; it changes only under
 /// the slot lock of the socket concerned.
 pub(crate) struct Server {
-    slots: Slots,
-    registry: Registry,
+    pub(super) slots: Slots,
+    pub(super) registry: Registry,
     sink: Box<dyn Sink>,
     owners: Mutex<FxHashMap<u32, FxHashSet<i32>>>,
     resolver: Sender<(i32, String, u16)>,
@@ -59,7 +59,7 @@ pub(crate) struct Server {
     stop: AtomicBool,
 }
 
-fn error(kind: io::ErrorKind, text: &str) -> io::Error {
+pub(super) fn error(kind: io::ErrorKind, text: &str) -> io::Error {
     io::Error::new(kind, text.to_string())
 }
 
@@ -100,7 +100,7 @@ impl Server {
         self.stop.store(true, Ordering::Release);
     }
 
-    fn cx(&self) -> Ctx<'_> {
+    pub(super) fn cx(&self) -> Ctx<'_> {
         Ctx { registry: &self.registry, sink: &*self.sink, now: self.sink.now() }
     }
 
@@ -119,7 +119,7 @@ impl Server {
     }
 
     /// A new socket of `owner` in a free slot; its id, with the slot still locked.
-    fn insert(&self, owner: u32, state: State, io: Io) -> io::Result<(i32, Locked<'_>)> {
+    pub(super) fn insert(&self, owner: u32, state: State, io: Io) -> io::Result<(i32, Locked<'_>)> {
         let (id, slot) = self
             .slots
             .insert(|id| Socket::new(id, owner, state, io))
@@ -129,7 +129,7 @@ impl Server {
     }
 
     /// Drops the socket in `slot`: unregistered, its descriptor closed, its queues freed.
-    fn remove(&self, slot: &mut Locked<'_>) {
+    pub(super) fn remove(&self, slot: &mut Locked<'_>) {
         if let Some(socket) = drop_socket(slot, &self.registry) {
             self.untrack(socket.owner, socket.id);
         }
@@ -359,70 +359,6 @@ impl Server {
         let socket = slot.as_ref().expect("just inserted");
         socket.emit(&self.cx(), event::CONNECT, 0, b"binding".to_vec());
         Ok(id)
-    }
-
-    // ---- UDP ----------------------------------------------------------------------------
-
-    /// A UDP socket bound to `bind` (any IPv4 port when `None`), read at once.
-    pub(crate) fn udp(&self, owner: u32, bind: Option<SocketAddr>) -> io::Result<i32> {
-        let at = bind.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
-        let socket = socket2::Socket::new(socket2::Domain::for_address(at), socket2::Type::DGRAM, None)?;
-        if bind.is_some() {
-            socket.set_reuse_address(true)?;
-        }
-        socket.bind(&at.into())?;
-        socket.set_nonblocking(true)?;
-        let udp = UdpSocket::from_std(socket.into());
-        let (id, mut slot) = self.insert(owner, State::Connected, Io::Udp(udp))?;
-        let socket = slot.as_mut().expect("just inserted");
-        socket.reading = true;
-        if let Err(err) = socket.update_interest(&self.registry) {
-            self.remove(&mut slot);
-            return Err(err);
-        }
-        Ok(id)
-    }
-
-    /// `udp_listen`: a UDP socket bound to `host:port` (a port is required).
-    pub(crate) fn udp_listen(&self, owner: u32, host: &str, port: u16) -> io::Result<i32> {
-        if port == 0 {
-            return Err(error(io::ErrorKind::InvalidInput, "udp listen needs a port"));
-        }
-        self.udp(owner, Some(addr::bind_addr(host, port)?))
-    }
-
-    /// `udp_dial`: an unbound UDP socket of `host`'s family that sends to `host:port`.
-    pub(crate) fn udp_dial(&self, owner: u32, host: &str, port: u16) -> io::Result<i32> {
-        let to = addr::resolve(host, port)?[0];
-        let any =
-            if to.is_ipv4() { SocketAddr::from(([0, 0, 0, 0], 0)) } else { SocketAddr::from(([0u16; 8], 0)) };
-        let id = self.udp(owner, Some(any))?;
-        if let Some(mut slot) = self.slots.lock(id) {
-            slot.as_mut().expect("locked live").udp_peer = Some(to);
-        }
-        Ok(id)
-    }
-
-    /// `udp_connect`: sets the default destination of UDP socket `id`.
-    pub(crate) fn udp_connect(&self, id: i32, to: SocketAddr) -> io::Result<()> {
-        let mut slot = self.slots.lock(id).ok_or_else(|| error(io::ErrorKind::NotFound, "invalid socket"))?;
-        let socket = slot.as_mut().expect("locked live");
-        let Io::Udp(udp) = &socket.io else {
-            return Err(error(io::ErrorKind::InvalidInput, "not a udp socket"));
-        };
-        if udp.local_addr()?.is_ipv4() != to.is_ipv4() {
-            socket.emit(&self.cx(), event::ERROR, 0, b"protocol mismatch".to_vec());
-            return Err(error(io::ErrorKind::InvalidInput, "protocol mismatch"));
-        }
-        socket.udp_peer = Some(to);
-        Ok(())
-    }
-
-    /// `udp_send`: one datagram to `to`; false when the socket is gone or not UDP.
-    pub(crate) fn udp_send(&self, id: i32, to: SocketAddr, data: Vec<u8>) -> bool {
-        let Some(mut slot) = self.slots.lock(id) else { return false };
-        let socket = slot.as_mut().expect("locked live");
-        socket.is_udp() && socket.send(&self.cx(), data, Some(to), false)
     }
 
     // ---- the rest -----------------------------------------------------------------------
