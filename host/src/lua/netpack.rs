@@ -219,13 +219,7 @@ unsafe fn filter_body(state: *mut lua_State, ctx: &VmCtx) -> Outcome {
         let (ev, len, create) = {
             let st = state_mut(ctx)?;
             let payload = st.buffers.get(token, None)?;
-            if payload.len() != size {
-                return Err(Failure::Text(format!(
-                    "invalid socket message size {size} (the message has {} bytes)",
-                    payload.len()
-                )));
-            }
-            let (ev, len) = decode_event(payload)?;
+            let (ev, len) = decode_event(payload, size)?;
             let bytes = &payload[..len];
             let create =
                 queue.is_none() && ev.kind == event::DATA && !bytes.is_empty() && !single_frame(bytes);

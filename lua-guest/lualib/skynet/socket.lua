@@ -282,6 +282,33 @@ local function leftover(s)
 	return false, driver.readall(s.buffer, s.pool)
 end
 
+-- What a reader wants from the buffer, if it is there: `n` bytes, or a line before a separator.
+local function take(s, want)
+	if type(want) == "number" then
+		return (driver.pop(s.buffer, s.pool, want))
+	end
+	return driver.readline(s.buffer, s.pool, want)
+end
+
+-- Takes what the reader wants, waiting for it if the socket is still connected; false and what
+-- was left once the socket is closed.
+local function wait_for(s, id, want)
+	local data = take(s, want)
+	if data then
+		return data
+	end
+	if s.connected then
+		s.want = want
+		resume(s, id)
+		suspend(s)
+		data = take(s, want)
+		if data then
+			return data
+		end
+	end
+	return leftover(s)
+end
+
 -- socket.read(id[, n]): n bytes, or (without n) whatever is buffered or arrives next.
 function socket.read(id, n)
 	local s = assert(sockets[id], "socket.read: unknown socket")
@@ -302,21 +329,7 @@ function socket.read(id, n)
 		end
 		return false, data
 	end
-	local data = driver.pop(s.buffer, s.pool, n)
-	if data then
-		return data
-	end
-	if not s.connected then
-		return leftover(s)
-	end
-	s.want = n
-	resume(s, id)
-	suspend(s)
-	data = driver.pop(s.buffer, s.pool, n)
-	if data then
-		return data
-	end
-	return leftover(s)
+	return wait_for(s, id, n)
 end
 
 -- socket.readall(id): everything until the socket closes.
@@ -335,21 +348,7 @@ end
 function socket.readline(id, sep)
 	sep = sep or "\n"
 	local s = assert(sockets[id], "socket.readline: unknown socket")
-	local line = driver.readline(s.buffer, s.pool, sep)
-	if line then
-		return line
-	end
-	if not s.connected then
-		return leftover(s)
-	end
-	s.want = sep
-	resume(s, id)
-	suspend(s)
-	line = driver.readline(s.buffer, s.pool, sep)
-	if line then
-		return line
-	end
-	return leftover(s)
+	return wait_for(s, id, sep)
 end
 
 -- socket.block(id): waits for data (or the close); true while connected.

@@ -221,8 +221,15 @@ fn find_byte(hay: &[u8], byte: u8) -> Option<usize> {
 /// The event a `PTYPE_SOCKET` payload carries and the length of the event's own bytes (the
 /// payload without its trailer), checked against the layout of `skybox_sdk::socket`: DATA's
 /// `ud` is its byte count; UDP's payload is followed by an address of the length its family
-/// byte says; CLOSE and WARNING have no bytes.
-pub(crate) fn decode_event(payload: &[u8]) -> Result<(Event, usize), Failure> {
+/// byte says; CLOSE and WARNING have no bytes. `size` is the size Lua gave with the message: it
+/// must be the payload's.
+pub(crate) fn decode_event(payload: &[u8], size: usize) -> Result<(Event, usize), Failure> {
+    if payload.len() != size {
+        return Err(Failure::Text(format!(
+            "invalid socket message size {size} (the message has {} bytes)",
+            payload.len()
+        )));
+    }
     let Some(len) = payload.len().checked_sub(TRAILER) else {
         return Err(Failure::Static("malformed socket message (shorter than its trailer)"));
     };
@@ -448,13 +455,7 @@ unsafe extern "C-unwind" fn unpack(state: *mut lua_State) -> c_int {
             let size = size_arg(state, 2, "unpack")?;
             let mut st = state_mut(ctx)?;
             let payload = st.buffers.get(token, None)?;
-            if payload.len() != size {
-                return Err(Failure::Text(format!(
-                    "invalid socket message size {size} (the message has {} bytes)",
-                    payload.len()
-                )));
-            }
-            let (ev, len) = decode_event(payload)?;
+            let (ev, len) = decode_event(payload, size)?;
             let mut data = st.buffers.take(token, None)?;
             data.truncate(len);
             ffi::lua_pushinteger(state, ffi::lua_Integer::from(ev.kind));
@@ -612,7 +613,7 @@ mod tests {
 
     #[test]
     fn events_are_checked() {
-        let ok = |p: Vec<u8>| decode_event(&p).map(|(e, len)| (e.kind, e.id, e.ud, len)).ok();
+        let ok = |p: Vec<u8>| decode_event(&p, p.len()).map(|(e, len)| (e.kind, e.id, e.ud, len)).ok();
         assert_eq!(ok(payload(b"abc", event::DATA, 5, 3)), Some((1, 5, 3, 3)));
         assert_eq!(ok(payload(b"abc", event::DATA, 5, 2)), None, "DATA's ud is its size");
         assert_eq!(ok(payload(b"", event::CLOSE, 5, 0)), Some((3, 5, 0, 0)));
