@@ -5,48 +5,18 @@
 //!
 //! A test whose guest file is absent prints why and returns (CI builds the guests first).
 
+#[path = "support/mod.rs"]
+mod support;
 #[path = "support/wasm.rs"]
 mod wasm_support;
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use skybox::core::message::ptype;
 use wasm_support::*;
 
-/// Where `cargo xtask guests` puts them: `$SKYBOX_GUESTS` if set, else the first of
-/// `$CARGO_TARGET_DIR/guests` and `target/guests` that has `echo.wasm`.
-fn guests_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("SKYBOX_GUESTS").filter(|d| !d.is_empty()) {
-        return PathBuf::from(dir);
-    }
-    let default = repo_root().join("target").join("guests");
-    std::env::var_os("CARGO_TARGET_DIR")
-        .filter(|d| !d.is_empty())
-        .map(|d| repo_root().join(d).join("guests"))
-        .into_iter()
-        .chain([default.clone()])
-        .find(|d| d.join("echo.wasm").is_file())
-        .unwrap_or(default)
-}
-
-/// Whether every guest in `names` was built; prints the reason to skip otherwise.
-fn have(test: &str, names: &[&str]) -> bool {
-    let missing: Vec<String> = names
-        .iter()
-        .map(|n| guests_dir().join(format!("{n}.wasm")))
-        .filter(|p| !p.is_file())
-        .map(|p| p.display().to_string())
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    eprintln!("SKIPPED {test}: {} not built (run `cargo xtask guests`)", missing.join(", "));
-    false
-}
-
 fn harness(tag: &str) -> Harness {
-    let patterns = format!("{}/?.wasm", guests_dir().display());
+    let patterns = format!("{}/?.wasm", support::guests_dir().display());
     Harness::new(tag, &[("wasmservice", patterns.as_str())])
 }
 
@@ -82,7 +52,7 @@ local function report(line) core.send(probe, skynet.PTYPE_TEXT, 0, line) end
 
 #[test]
 fn every_value_type_goes_both_ways_through_echo() {
-    if !have("every_value_type_goes_both_ways_through_echo", &["echo"]) {
+    if !support::have_guests("every_value_type_goes_both_ways_through_echo", &["echo"]) {
         return;
     }
     let h = harness("guest-values");
@@ -152,7 +122,8 @@ fn rss() -> u64 {
 
 #[test]
 fn a_hundred_thousand_forwards_through_proxy_keep_memory_flat() {
-    if !have("a_hundred_thousand_forwards_through_proxy_keep_memory_flat", &["echo", "proxy"]) {
+    if !support::have_guests("a_hundred_thousand_forwards_through_proxy_keep_memory_flat", &["echo", "proxy"])
+    {
         return;
     }
     let h = harness("guest-proxy");
@@ -197,7 +168,7 @@ end)
 
 #[test]
 fn spin_is_killed_by_fuel_while_echo_keeps_answering() {
-    if !have("spin_is_killed_by_fuel_while_echo_keeps_answering", &["echo", "spin"]) {
+    if !support::have_guests("spin_is_killed_by_fuel_while_echo_keeps_answering", &["echo", "spin"]) {
         return;
     }
     let h = harness("guest-spin");
@@ -239,7 +210,7 @@ end)
 
 #[test]
 fn hog_stops_at_the_memory_cap() {
-    if !have("hog_stops_at_the_memory_cap", &["echo", "hog"]) {
+    if !support::have_guests("hog_stops_at_the_memory_cap", &["echo", "hog"]) {
         return;
     }
     let h = harness("guest-hog");

@@ -12,6 +12,7 @@
 //!   arrives, [`Responder`]s to answer later, [`spawn`], [`sleep`], [`timeout`], [`join_all`];
 //! - the node's services and commands ([`newservice`], [`uniqueservice`], [`query`], [`log!`],
 //!   [`exit`], ...);
+//! - [`net`]: TCP and UDP sockets on the node's socket thread (when the node grants them);
 //! - [`testing`] (native only): a mock host to unit-test a service without wasm.
 //!
 //! ```no_run
@@ -59,6 +60,7 @@ mod debug;
 mod error;
 mod export;
 mod message;
+pub mod net;
 mod node;
 mod runtime;
 mod service;

@@ -362,6 +362,12 @@ pub(crate) fn dispatch(ptype: u8, session: i32, source: Address, payload: Payloa
         ptype::RESPONSE => complete(session, Ok(payload)),
         ptype::ERROR if session == 0 => service_down(source),
         ptype::ERROR => complete(session, Err(CallError::Failed(payload))),
+        // Socket events go to the sockets of `net` (unless the service holds them by handle).
+        ptype::SOCKET if matches!(payload, Payload::Bytes(_)) => {
+            if let Payload::Bytes(bytes) = payload {
+                crate::net::deliver(bytes);
+            }
+        }
         _ => {
             let request = Request::new(ptype, session, source, payload);
             if exiting() || ptype == ptype::TRACE {
@@ -458,6 +464,7 @@ fn teardown() {
 pub(crate) fn reset() {
     with(|rt| rt.exiting.set(true));
     teardown();
+    crate::net::reset();
     with(|rt| {
         // Tasks woken while they were dropped: gone already.
         while rt.ready.pop().is_some() {}

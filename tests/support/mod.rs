@@ -27,6 +27,37 @@ pub(crate) fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("host crate has a parent directory").to_path_buf()
 }
 
+/// Where `cargo xtask guests` puts them: `$SKYBOX_GUESTS` if set, else the first of
+/// `$CARGO_TARGET_DIR/guests` and `target/guests` that has `echo.wasm`.
+pub(crate) fn guests_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("SKYBOX_GUESTS").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir);
+    }
+    let default = repo_root().join("target").join("guests");
+    std::env::var_os("CARGO_TARGET_DIR")
+        .filter(|d| !d.is_empty())
+        .map(|d| repo_root().join(d).join("guests"))
+        .into_iter()
+        .chain([default.clone()])
+        .find(|d| d.join("echo.wasm").is_file())
+        .unwrap_or(default)
+}
+
+/// Whether every guest in `names` was built; prints the reason to skip otherwise.
+pub(crate) fn have_guests(test: &str, names: &[&str]) -> bool {
+    let missing: Vec<String> = names
+        .iter()
+        .map(|n| guests_dir().join(format!("{n}.wasm")))
+        .filter(|p| !p.is_file())
+        .map(|p| p.display().to_string())
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    eprintln!("SKIPPED {test}: {} not built (run `cargo xtask guests`)", missing.join(", "));
+    false
+}
+
 /// The outcome of one `skybox` run.
 pub(crate) struct Run {
     pub(crate) command: String,

@@ -318,11 +318,19 @@ pub(crate) const OP_HOG: i32 = 22;
 pub(crate) const OP_HOLD: i32 = 23;
 /// Answers request `(a = source, b = session)` with an empty RESPONSE.
 pub(crate) const OP_ANSWER: i32 = 24;
+/// `socket_listen(a = host ptr, b = host len, c = port, d = backlog)`.
+pub(crate) const OP_SOCKET_LISTEN: i32 = 25;
+/// `socket_send(a = id, b = ptr, c = len, d = low)`.
+pub(crate) const OP_SOCKET_SEND: i32 = 26;
+/// `socket_close(a = id)`.
+pub(crate) const OP_SOCKET_CLOSE: i32 = 27;
+/// `socket_send_to(a = id, b = address ptr, c = address len, d = ptr, e = len)`.
+pub(crate) const OP_SOCKET_SEND_TO: i32 = 28;
 
 /// The start of the guest's scratch area (up to 8 KiB), kept across messages.
 pub(crate) const SCRATCH: i32 = 1024;
 
-/// The imports every WAT guest declares (all of ABI.md's).
+/// The imports every WAT guest declares (all of ABI.md's but a few socket ones).
 pub(crate) const IMPORTS: &str = r#"
   (import "skybox" "send" (func $send (param i32 i32 i32 i32 i32) (result i32)))
   (import "skybox" "send_name" (func $send_name (param i32 i32 i32 i32 i32 i32) (result i32)))
@@ -340,6 +348,10 @@ pub(crate) const IMPORTS: &str = r#"
   (import "skybox" "log" (func $log (param i32 i32)))
   (import "skybox" "command" (func $command (param i32 i32 i32 i32 i32 i32) (result i32)))
   (import "skybox" "exit" (func $exit))
+  (import "skybox" "socket_listen" (func $socket_listen (param i32 i32 i32 i32) (result i32)))
+  (import "skybox" "socket_send" (func $socket_send (param i32 i32 i32 i32) (result i32)))
+  (import "skybox" "socket_close" (func $socket_close (param i32) (result i32)))
+  (import "skybox" "socket_send_to" (func $socket_send_to (param i32 i32 i32 i32 i32) (result i32)))
 "#;
 
 /// A bump allocator from 8 KiB up (memory grows as needed; 0 when it cannot), reset by
@@ -427,6 +439,13 @@ pub(crate) fn abi_guest() -> String {
     (if (i32.eq (local.get $op) (i32.const 23)) (then (return (i64.const 0x7fffffffffff))))
     (if (i32.eq (local.get $op) (i32.const 24)) (then (return (i64.extend_i32_s
       (call $send (local.get $a) (i32.const 1) (local.get $b) (i32.const 0) (i32.const 0))))))
+    (if (i32.eq (local.get $op) (i32.const 25)) (then (return (i64.extend_i32_s
+      (call $socket_listen (local.get $a) (local.get $b) (local.get $c) (local.get $d))))))
+    (if (i32.eq (local.get $op) (i32.const 26)) (then (return (i64.extend_i32_s
+      (call $socket_send (local.get $a) (local.get $b) (local.get $c) (local.get $d))))))
+    (if (i32.eq (local.get $op) (i32.const 27)) (then (return (i64.extend_i32_s (call $socket_close (local.get $a))))))
+    (if (i32.eq (local.get $op) (i32.const 28)) (then (return (i64.extend_i32_s
+      (call $socket_send_to (local.get $a) (local.get $b) (local.get $c) (local.get $d) (local.get $e))))))
     (i64.const -1000))
   (func (export "skybox_dispatch")
     (param $ptype i32) (param $session i32) (param $source i32) (param $ptr i32) (param $size i32) (param $msg i32)

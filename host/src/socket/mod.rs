@@ -20,7 +20,7 @@ use skybox_sdk::socket::Event;
 
 use crate::core::message::{Message, ptype};
 use crate::core::node::Node;
-pub(crate) use server::Server;
+pub(crate) use server::{Access, Server};
 
 /// Turns the server's events into messages to the node's services.
 struct Deliver {

@@ -43,6 +43,15 @@ pub(crate) struct Info {
     pub(crate) name: Option<String>,
 }
 
+/// Whose sockets a caller may use. A Lua service may use any id, as in skynet (a gate writes
+/// to its agents' connections); a wasm guest only the sockets it owns, so a forged or guessed id
+/// reaches nothing of another service's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Access {
+    Any,
+    Owner(u32),
+}
+
 /// The server.
 ///
 /// Invariant: `owners` maps each owner to the ids of its live sockets; it changes only under
@@ -133,6 +142,20 @@ impl Server {
         if let Some(socket) = drop_socket(slot, &self.registry) {
             self.untrack(socket.owner, socket.id);
         }
+    }
+
+    /// The slot of `id`, locked, if it holds that socket and `access` reaches it.
+    pub(super) fn lock(&self, id: i32, access: Access) -> Option<Locked<'_>> {
+        let slot = self.slots.lock(id)?;
+        match access {
+            Access::Owner(owner) if slot.as_ref().is_some_and(|s| s.owner != owner) => None,
+            _ => Some(slot),
+        }
+    }
+
+    /// Does `owner` hold socket `id`?
+    pub(crate) fn owns(&self, id: i32, owner: u32) -> bool {
+        self.lock(id, Access::Owner(owner)).is_some()
     }
 
     /// Gives the socket in `slot` to `owner`.
@@ -254,9 +277,9 @@ impl Server {
     /// `start`: the caller becomes the owner and the socket is read (an accepted socket or a
     /// listener starts, a connected one is transferred). The caller gets CONNECT ("start",
     /// "transfer"), or ERROR for a closed or unknown id.
-    pub(crate) fn start_socket(&self, caller: u32, id: i32) {
+    pub(crate) fn start_socket(&self, caller: u32, id: i32, access: Access) {
         let cx = self.cx();
-        let Some(mut slot) = self.slots.lock(id) else {
+        let Some(mut slot) = self.lock(id, access) else {
             cx.sink.deliver(
                 caller,
                 event::Event { kind: event::ERROR, id, ud: 0 },
@@ -302,15 +325,15 @@ impl Server {
     }
 
     /// `pause`: the socket is not read until started again.
-    pub(crate) fn pause(&self, id: i32) {
-        if let Some(mut slot) = self.slots.lock(id) {
+    pub(crate) fn pause(&self, id: i32, access: Access) {
+        if let Some(mut slot) = self.lock(id, access) {
             slot.as_mut().expect("locked live").stop_reading(&self.registry);
         }
     }
 
     /// `close`: what is queued is sent first; the owner gets CLOSE now.
-    pub(crate) fn close(&self, id: i32) {
-        if let Some(mut slot) = self.slots.lock(id)
+    pub(crate) fn close(&self, id: i32, access: Access) {
+        if let Some(mut slot) = self.lock(id, access)
             && slot.as_mut().expect("locked live").close(&self.cx())
         {
             self.remove(&mut slot);
@@ -318,16 +341,16 @@ impl Server {
     }
 
     /// `shutdown`: closes now, dropping what is queued; the owner gets CLOSE.
-    pub(crate) fn shutdown(&self, id: i32) {
-        if let Some(mut slot) = self.slots.lock(id) {
+    pub(crate) fn shutdown(&self, id: i32, access: Access) {
+        if let Some(mut slot) = self.lock(id, access) {
             slot.as_mut().expect("locked live").shutdown(&self.cx());
             self.remove(&mut slot);
         }
     }
 
     /// `nodelay`: TCP_NODELAY on a stream.
-    pub(crate) fn nodelay(&self, id: i32) {
-        if let Some(slot) = self.slots.lock(id)
+    pub(crate) fn nodelay(&self, id: i32, access: Access) {
+        if let Some(slot) = self.lock(id, access)
             && let Io::Stream(stream) = &slot.as_ref().expect("locked live").io
         {
             let _ = stream.set_nodelay(true);
@@ -335,8 +358,8 @@ impl Server {
     }
 
     /// `send` / `lsend`: false when the socket is gone or takes no more data.
-    pub(crate) fn send(&self, id: i32, data: Vec<u8>, low: bool) -> bool {
-        let Some(mut slot) = self.slots.lock(id) else { return false };
+    pub(crate) fn send(&self, id: i32, data: Vec<u8>, low: bool, access: Access) -> bool {
+        let Some(mut slot) = self.lock(id, access) else { return false };
         let socket = slot.as_mut().expect("locked live");
         if socket.is_udp() && socket.udp_peer.is_none() {
             self.sink.log(id, "socket: udp send without a destination (udp_connect first)".into());

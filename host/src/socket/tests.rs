@@ -8,6 +8,7 @@ use crossbeam::channel::{Receiver, Sender, unbounded};
 use skybox_sdk::socket::{self as ev, Event};
 
 use super::*;
+use Access::{Any, Owner};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -79,7 +80,7 @@ impl Fixture {
         let id = self.server.listen(owner, "127.0.0.1", 0, 32).unwrap();
         let (port, ip) = self.expect(owner, ev::CONNECT, id);
         assert_eq!(ip, b"127.0.0.1");
-        self.server.start_socket(owner, id);
+        self.server.start_socket(owner, id, Any);
         assert_eq!(self.expect(owner, ev::CONNECT, id).1, b"start");
         (id, port as u16)
     }
@@ -89,7 +90,7 @@ impl Fixture {
         let client = StdStream::connect(("127.0.0.1", port)).unwrap();
         let (id, peer) = self.expect(owner, ev::ACCEPT, listener);
         assert_eq!(peer, client.local_addr().unwrap().to_string().into_bytes());
-        self.server.start_socket(owner, id);
+        self.server.start_socket(owner, id, Any);
         assert_eq!(self.expect(owner, ev::CONNECT, id).1, b"start");
         (client, id)
     }
@@ -102,20 +103,20 @@ fn accept_start_read_write_and_peer_close() {
     let (mut client, id) = f.accepted(7, listener, port);
     client.write_all(b"hello, skybox").unwrap();
     assert_eq!(f.data(7, id, 13), b"hello, skybox");
-    assert!(f.server.send(id, b"back".to_vec(), false));
+    assert!(f.server.send(id, b"back".to_vec(), false, Any));
     let mut buf = [0u8; 4];
     client.read_exact(&mut buf).unwrap();
     assert_eq!(&buf, b"back");
     // The peer's EOF: CLOSE, and the socket can still be written.
     client.shutdown(Shutdown::Write).unwrap();
     f.expect(7, ev::CLOSE, id);
-    assert!(f.server.send(id, b"after".to_vec(), false));
+    assert!(f.server.send(id, b"after".to_vec(), false, Any));
     let mut buf = [0u8; 5];
     client.read_exact(&mut buf).unwrap();
     assert_eq!(&buf, b"after");
-    f.server.close(id);
+    f.server.close(id, Any);
     assert_eq!(client.read(&mut buf).unwrap(), 0, "closed after the flush");
-    assert!(!f.server.send(id, b"gone".to_vec(), false), "a closed id takes nothing");
+    assert!(!f.server.send(id, b"gone".to_vec(), false, Any), "a closed id takes nothing");
 }
 
 #[test]
@@ -126,11 +127,11 @@ fn accepted_sockets_are_not_read_until_started_and_start_moves_the_owner() {
     let (id, _) = f.expect(7, ev::ACCEPT, listener);
     client.write_all(b"early").unwrap();
     assert!(f.rx.recv_timeout(Duration::from_millis(100)).is_err(), "no DATA before start");
-    f.server.start_socket(9, id);
+    f.server.start_socket(9, id, Any);
     assert_eq!(f.expect(9, ev::CONNECT, id).1, b"start");
     assert_eq!(f.data(9, id, 5), b"early");
     // A started stream moves again with "transfer".
-    f.server.start_socket(11, id);
+    f.server.start_socket(11, id, Any);
     assert_eq!(f.expect(11, ev::CONNECT, id).1, b"transfer");
     client.write_all(b"x").unwrap();
     assert_eq!(f.data(11, id, 1), b"x");
@@ -141,20 +142,41 @@ fn stale_and_forged_ids_reach_nothing() {
     let f = fixture();
     let (listener, port) = f.listener(7);
     let (_client, id) = f.accepted(7, listener, port);
-    f.server.shutdown(id);
+    f.server.shutdown(id, Any);
     f.expect(7, ev::CLOSE, id);
     for bad in [id, -1, 0, id + 65536, i32::MAX] {
-        assert!(!f.server.send(bad, b"x".to_vec(), false));
-        f.server.close(bad);
-        f.server.pause(bad);
-        f.server.start_socket(7, bad);
+        assert!(!f.server.send(bad, b"x".to_vec(), false, Any));
+        f.server.close(bad, Any);
+        f.server.pause(bad, Any);
+        f.server.start_socket(7, bad, Any);
         assert_eq!(f.expect(7, ev::ERROR, bad).1, b"invalid socket");
     }
     // A new socket in the same slot is not reachable by the old id.
     let (_c2, id2) = f.accepted(7, listener, port);
     assert_ne!(id2, id);
-    assert!(!f.server.send(id, b"x".to_vec(), false));
-    assert!(f.server.send(id2, b"x".to_vec(), false));
+    assert!(!f.server.send(id, b"x".to_vec(), false, Any));
+    assert!(f.server.send(id2, b"x".to_vec(), false, Any));
+}
+
+#[test]
+fn an_owner_bound_caller_reaches_only_its_own_sockets() {
+    let f = fixture();
+    let (listener, port) = f.listener(7);
+    let (mut client, id) = f.accepted(7, listener, port);
+    // Owner 8 (a guest) names socket 7's id: nothing happens to it.
+    assert!(!f.server.send(id, b"x".to_vec(), false, Owner(8)));
+    f.server.close(id, Owner(8));
+    f.server.shutdown(id, Owner(8));
+    f.server.pause(id, Owner(8));
+    f.server.start_socket(8, id, Owner(8));
+    assert_eq!(f.expect(8, ev::ERROR, id).1, b"invalid socket");
+    // The owner still has it, whole.
+    assert!(f.server.send(id, b"mine".to_vec(), false, Owner(7)));
+    let mut got = [0; 4];
+    client.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"mine");
+    f.server.start_socket(7, id, Owner(7));
+    assert_eq!(f.expect(7, ev::CONNECT, id).1, b"transfer");
 }
 
 #[test]
@@ -165,7 +187,7 @@ fn connect_succeeds_or_fails_with_an_error() {
     let id = f.server.connect(3, "127.0.0.1", port).unwrap();
     assert_eq!(f.expect(3, ev::CONNECT, id).1, b"127.0.0.1");
     let (mut accepted, _) = peer.accept().unwrap();
-    assert!(f.server.send(id, b"ping".to_vec(), false));
+    assert!(f.server.send(id, b"ping".to_vec(), false, Any));
     let mut buf = [0u8; 4];
     accepted.read_exact(&mut buf).unwrap();
     assert_eq!(&buf, b"ping");
@@ -188,7 +210,7 @@ fn writes_that_pile_up_warn_and_drain() {
     let (mut client, id) = f.accepted(7, listener, port);
     let block = vec![7u8; 256 * 1024];
     for _ in 0..24 {
-        assert!(f.server.send(id, block.clone(), false));
+        assert!(f.server.send(id, block.clone(), false, Any));
     }
     let (kib, _) = f.expect(7, ev::WARNING, id);
     assert!(kib >= 1024, "first warning at 1 MiB, got {kib} KiB");
@@ -218,8 +240,8 @@ fn close_flushes_and_shutdown_drops() {
     let (listener, port) = f.listener(7);
     let (mut client, id) = f.accepted(7, listener, port);
     let big = vec![1u8; 4 * 1024 * 1024];
-    assert!(f.server.send(id, big.clone(), false));
-    f.server.close(id);
+    assert!(f.server.send(id, big.clone(), false, Any));
+    f.server.close(id, Any);
     // CLOSE comes at once; the bytes still arrive, then EOF.
     loop {
         let (_, e, _) = f.next();
@@ -228,15 +250,15 @@ fn close_flushes_and_shutdown_drops() {
         }
         assert_eq!(e.kind, ev::WARNING);
     }
-    assert!(!f.server.send(id, b"more".to_vec(), false), "closing takes nothing more");
+    assert!(!f.server.send(id, b"more".to_vec(), false, Any), "closing takes nothing more");
     let mut got = Vec::new();
     client.read_to_end(&mut got).unwrap();
     assert_eq!(got.len(), big.len());
 
     let (mut client, id) = f.accepted(7, listener, port);
     client.set_read_timeout(Some(WAIT)).unwrap();
-    assert!(f.server.send(id, big.clone(), true));
-    f.server.shutdown(id);
+    assert!(f.server.send(id, big.clone(), true, Any));
+    f.server.shutdown(id, Any);
     loop {
         let (_, e, _) = f.next();
         if e.kind == ev::CLOSE {
@@ -259,18 +281,18 @@ fn udp_datagrams_both_ways() {
     assert_eq!(&bytes[..n as usize], b"dgram");
     let from = ev::udp_address::decode(&bytes[n as usize..]).unwrap();
     assert_eq!(from, peer.local_addr().unwrap());
-    assert!(f.server.udp_send(id, from, b"reply".to_vec()));
+    assert!(f.server.udp_send(id, from, b"reply".to_vec(), Any));
     let mut buf = [0u8; 16];
     peer.set_read_timeout(Some(WAIT)).unwrap();
     let (n, _) = peer.recv_from(&mut buf).unwrap();
     assert_eq!(&buf[..n], b"reply");
     // Without a destination a plain send fails; after udp_connect it goes there.
-    assert!(!f.server.send(id, b"x".to_vec(), false));
-    f.server.udp_connect(id, from).unwrap();
-    assert!(f.server.send(id, b"connected".to_vec(), false));
+    assert!(!f.server.send(id, b"x".to_vec(), false, Any));
+    f.server.udp_connect(id, from, Any).unwrap();
+    assert!(f.server.send(id, b"connected".to_vec(), false, Any));
     let (n, _) = peer.recv_from(&mut buf).unwrap();
     assert_eq!(&buf[..n], b"connected");
-    f.server.close(id);
+    f.server.close(id, Any);
     f.expect(5, ev::CLOSE, id);
 }
 
@@ -285,7 +307,7 @@ fn sockets_of_a_gone_owner_are_closed() {
     let mut buf = [0u8; 1];
     client.set_read_timeout(Some(WAIT)).unwrap();
     assert_eq!(client.read(&mut buf).unwrap(), 0);
-    assert!(!f.server.send(id, b"x".to_vec(), false));
+    assert!(!f.server.send(id, b"x".to_vec(), false, Any));
     let deadline = Instant::now() + WAIT;
     while StdStream::connect(("127.0.0.1", port)).is_ok() {
         assert!(Instant::now() < deadline, "the listener is closed");
@@ -315,11 +337,11 @@ fn a_descriptor_of_the_process_is_bound_as_a_stream_and_never_closed() {
     assert_eq!(f.expect(4, ev::CONNECT, id).1, b"binding");
     theirs.write_all(b"typed").unwrap();
     assert_eq!(f.data(4, id, 5), b"typed");
-    assert!(f.server.send(id, b"shown".to_vec(), false));
+    assert!(f.server.send(id, b"shown".to_vec(), false, Any));
     let mut buf = [0u8; 5];
     theirs.read_exact(&mut buf).unwrap();
     assert_eq!(&buf, b"shown");
-    f.server.close(id);
+    f.server.close(id, Any);
     f.expect(4, ev::CLOSE, id);
     // The descriptor still works: closing the socket did not close it.
     (&ours).write_all(b"still open").unwrap();

@@ -9,7 +9,7 @@ use mio::net::UdpSocket;
 use skybox_sdk::socket as event;
 
 use super::addr;
-use super::server::{Server, error};
+use super::server::{Access, Server, error};
 use super::socket::{Io, State};
 
 impl Server {
@@ -54,8 +54,9 @@ impl Server {
     }
 
     /// `udp_connect`: sets the default destination of UDP socket `id`.
-    pub(crate) fn udp_connect(&self, id: i32, to: SocketAddr) -> io::Result<()> {
-        let mut slot = self.slots.lock(id).ok_or_else(|| error(io::ErrorKind::NotFound, "invalid socket"))?;
+    pub(crate) fn udp_connect(&self, id: i32, to: SocketAddr, access: Access) -> io::Result<()> {
+        let mut slot =
+            self.lock(id, access).ok_or_else(|| error(io::ErrorKind::NotFound, "invalid socket"))?;
         let socket = slot.as_mut().expect("locked live");
         let Io::Udp(udp) = &socket.io else {
             return Err(error(io::ErrorKind::InvalidInput, "not a udp socket"));
@@ -69,8 +70,8 @@ impl Server {
     }
 
     /// `udp_send`: one datagram to `to`; false when the socket is gone or not UDP.
-    pub(crate) fn udp_send(&self, id: i32, to: SocketAddr, data: Vec<u8>) -> bool {
-        let Some(mut slot) = self.slots.lock(id) else { return false };
+    pub(crate) fn udp_send(&self, id: i32, to: SocketAddr, data: Vec<u8>, access: Access) -> bool {
+        let Some(mut slot) = self.lock(id, access) else { return false };
         let socket = slot.as_mut().expect("locked live");
         socket.is_udp() && socket.send(&self.cx(), data, Some(to), false)
     }

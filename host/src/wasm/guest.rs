@@ -138,7 +138,8 @@ impl WasmGuest {
         // The module's start section runs inside `instantiate`, on the launching thread, where
         // no interrupt reaches it: it always gets a finite budget.
         let budget = metering.then_some(fuel.min(DEFAULT_FUEL));
-        let fresh = || GuestState::new(node.clone(), service.clone(), memlimit);
+        let network = settings.network.grants(spec.name);
+        let fresh = || GuestState::new(node.clone(), service.clone(), memlimit, network);
         let primary = engines.primary();
         let warn = |w: String| node.log(service.handle(), w);
         let use_pool = primary.pooled && !compiled.pool_refused.load(Ordering::Relaxed);

@@ -18,7 +18,7 @@ use super::state::GuestState;
 use crate::core::message::Handle;
 use crate::core::node::Dest;
 
-type Ctx<'a> = Caller<'a, GuestState>;
+pub(super) type Ctx<'a> = Caller<'a, GuestState>;
 
 /// A linker with every `skybox` import defined.
 pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<GuestState>> {
@@ -92,11 +92,12 @@ pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<GuestState>> {
         },
     )?;
     l.func_wrap(MODULE, "exit", |mut c: Ctx| c.data_mut().exit = true)?;
+    super::net::define(&mut l)?;
     Ok(l)
 }
 
 /// The guest's exported memory (looked up by name only while the instance is being created).
-fn guest_memory(c: &mut Ctx) -> Result<Memory, AbiError> {
+pub(super) fn guest_memory(c: &mut Ctx) -> Result<Memory, AbiError> {
     if let Some(m) = c.data().memory {
         return Ok(m);
     }

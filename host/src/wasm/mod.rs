@@ -7,7 +7,8 @@
 //!   pool); `dense`: the memories of that twin, which cost no memory mapping per guest;
 //! - `modules` and `disk`: modules compiled once per node, and kept on disk between runs;
 //! - `guest`: one guest as an [`Actor`]; `report`: its kill line;
-//! - `state`, `imports`, `memory`, `held`, `limiter`: the host side of the ABI.
+//! - `state`, `imports`, `net`, `memory`, `held`, `limiter`: the host side of the ABI (`net`:
+//!   sockets, for the guests the config grants them).
 //!
 //! The runtime registers as `wasm` (`LAUNCH "wasm [--fuel=N] [--memlimit=BYTES] name args..."`)
 //! and, through `WasmRuntime::lua_fallback`, makes `snlua NAME` launch the wasm module NAME
@@ -23,6 +24,7 @@ mod imports;
 mod limiter;
 mod memory;
 mod modules;
+mod net;
 mod report;
 pub mod settings;
 mod state;

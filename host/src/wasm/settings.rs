@@ -8,6 +8,7 @@
 //! | `wasm_memlimit` | 64M | linear memory cap per guest (bytes; K/M/G suffixes) |
 //! | `wasm_pool` | 4096 | guests in the pooling allocator; more fall back to on-demand (dense memories); 0 = no pool |
 //! | `wasm_cache` | `$XDG_CACHE_HOME/skybox/wasm` | compiled-module cache directory; `off` for none |
+//! | `wasm_net` | (none) | guest modules granted the network, by name (`,` or space separated; `*`: all) |
 
 use std::path::{Path, PathBuf};
 
@@ -53,6 +54,45 @@ pub struct Settings {
     pub pool: u32,
     /// Where compiled modules are kept between runs; `None` = no disk cache.
     pub cache_dir: Option<PathBuf>,
+    /// `wasm_net`: the guest modules that may use sockets.
+    pub network: NetGrant,
+}
+
+/// Which guest modules may use sockets. Nothing by default: an untrusted guest does not reach
+/// the network unless the operator names it. A launch option cannot grant it (a guest could
+/// give it to what it launches).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum NetGrant {
+    /// No guest.
+    #[default]
+    None,
+    /// Every guest (`*`).
+    All,
+    /// The modules named.
+    Modules(Vec<String>),
+}
+
+impl NetGrant {
+    fn parse(text: &str) -> NetGrant {
+        let names: Vec<String> =
+            text.split([',', ' ', '\t']).filter(|n| !n.is_empty()).map(str::to_owned).collect();
+        if names.iter().any(|n| n == "*") {
+            NetGrant::All
+        } else if names.is_empty() {
+            NetGrant::None
+        } else {
+            NetGrant::Modules(names)
+        }
+    }
+
+    /// May module `name` use sockets?
+    pub(crate) fn grants(&self, name: &str) -> bool {
+        match self {
+            NetGrant::None => false,
+            NetGrant::All => true,
+            NetGrant::Modules(names) => names.iter().any(|n| n == name),
+        }
+    }
 }
 
 impl Default for Settings {
@@ -63,6 +103,7 @@ impl Default for Settings {
             memlimit: DEFAULT_MEMLIMIT,
             pool: DEFAULT_POOL,
             cache_dir: default_cache_dir(),
+            network: NetGrant::None,
         }
     }
 }
@@ -88,6 +129,9 @@ impl Settings {
                 bail!("config key 'wasm_pool' must be between 0 and {MAX_POOL}, got {pool}");
             }
             s.pool = pool as u32;
+        }
+        if let Some(v) = get("wasm_net") {
+            s.network = NetGrant::parse(&v);
         }
         if let Some(v) = get("wasm_cache") {
             let v = v.trim();
@@ -233,6 +277,16 @@ mod tests {
             let e = format!("{:#}", Settings::from_env(get).unwrap_err());
             assert!(e.contains(bad[0].0), "{e}");
         }
+    }
+
+    #[test]
+    fn the_network_is_granted_by_module_name_only() {
+        let grant = |v: &str| NetGrant::parse(v);
+        assert_eq!(Settings::default().network, NetGrant::None);
+        assert!(!grant("").grants("echo"));
+        assert!(grant("echo, relay").grants("relay"));
+        assert!(!grant("echo,relay").grants("rel"));
+        assert!(grant("echo *").grants("anything"));
     }
 
     #[test]

@@ -10,6 +10,7 @@ use crate::core::message::Handle;
 use crate::core::node::Node;
 use crate::core::requests::HeldRequests;
 use crate::core::service::Service;
+use crate::socket::Server;
 
 /// One guest's host state. Owned by its `Store`, touched only by the worker running the guest.
 ///
@@ -36,10 +37,13 @@ pub(crate) struct GuestState {
     /// thread, outside any message): commands are refused then, so a start section cannot
     /// launch more guests on the same native stack, or kill and abort from a launch.
     pub(crate) instantiated: bool,
+    /// The node grants this guest sockets (config `wasm_net`); `sockets` is the server, once used.
+    pub(crate) network: bool,
+    pub(crate) sockets: Option<Arc<Server>>,
 }
 
 impl GuestState {
-    pub(crate) fn new(node: Arc<Node>, service: Arc<Service>, memlimit: usize) -> GuestState {
+    pub(crate) fn new(node: Arc<Node>, service: Arc<Service>, memlimit: usize, network: bool) -> GuestState {
         let handle = service.handle();
         GuestState {
             node,
@@ -52,6 +56,8 @@ impl GuestState {
             exit: false,
             instantiated: false,
             limiter: Limiter::new(memlimit),
+            network,
+            sockets: None,
         }
     }
 

@@ -14,7 +14,7 @@ use skybox_sdk::socket::udp_address;
 use super::super::native::VmCtx;
 use super::super::raw;
 use super::{Failure, Outcome, bytes_arg, integer_arg, size_arg, state_mut, token_arg, with_vm};
-use crate::socket::{Server, addr, sockets};
+use crate::socket::{Access, Server, addr, sockets};
 
 /// Adds the network functions to the table on top of `state`'s stack.
 ///
@@ -179,12 +179,12 @@ lua_fn!(connect, |state, ctx| {
 });
 
 lua_fn!(close, |state, ctx| {
-    server(ctx)?.close(id_arg(state, 1)?);
+    server(ctx)?.close(id_arg(state, 1)?, Access::Any);
     Ok(0)
 });
 
 lua_fn!(shutdown, |state, ctx| {
-    server(ctx)?.shutdown(id_arg(state, 1)?);
+    server(ctx)?.shutdown(id_arg(state, 1)?, Access::Any);
     Ok(0)
 });
 
@@ -203,7 +203,7 @@ unsafe fn send_with(state: *mut lua_State, ctx: &VmCtx, low: bool) -> Outcome {
     unsafe {
         let id = id_arg(state, 1)?;
         let data = payload_arg(state, ctx, 2)?;
-        push_bool(state, server(ctx)?.send(id, data, low))
+        push_bool(state, server(ctx)?.send(id, data, low, Access::Any))
     }
 }
 
@@ -218,17 +218,17 @@ lua_fn!(bind, |state, ctx| {
 });
 
 lua_fn!(start, |state, ctx| {
-    server(ctx)?.start_socket(ctx.service.handle(), id_arg(state, 1)?);
+    server(ctx)?.start_socket(ctx.service.handle(), id_arg(state, 1)?, Access::Any);
     Ok(0)
 });
 
 lua_fn!(pause, |state, ctx| {
-    server(ctx)?.pause(id_arg(state, 1)?);
+    server(ctx)?.pause(id_arg(state, 1)?, Access::Any);
     Ok(0)
 });
 
 lua_fn!(nodelay, |state, ctx| {
-    server(ctx)?.nodelay(id_arg(state, 1)?);
+    server(ctx)?.nodelay(id_arg(state, 1)?, Access::Any);
     Ok(0)
 });
 
@@ -249,7 +249,9 @@ lua_fn!(udp_connect, |state, ctx| {
     let id = id_arg(state, 1)?;
     let (host, port) = address_args(state, 2)?;
     let to = addr::resolve(host, port).map_err(|e| Failure::Text(format!("udp connect failed: {e}")))?[0];
-    server(ctx)?.udp_connect(id, to).map_err(|e| Failure::Text(format!("udp connect failed: {e}")))?;
+    server(ctx)?
+        .udp_connect(id, to, Access::Any)
+        .map_err(|e| Failure::Text(format!("udp connect failed: {e}")))?;
     Ok(0)
 });
 
@@ -276,7 +278,7 @@ lua_fn!(udp_send, |state, ctx| {
         return push_bool(state, false);
     };
     let data = payload_arg(state, ctx, 3)?;
-    push_bool(state, server(ctx)?.udp_send(id, to, data))
+    push_bool(state, server(ctx)?.udp_send(id, to, data, Access::Any))
 });
 
 /// Pushes a table built by `fill` (strings allocate: in a protected call, so an out-of-memory

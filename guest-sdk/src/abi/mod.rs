@@ -95,6 +95,12 @@ pub const ERR_HANDLE: i32 = -3;
 pub const ERR_NONE: i32 = -4;
 /// Import result: the command failed (the host logs why).
 pub const ERR_COMMAND: i32 = -5;
+/// Import result: this guest is not granted that (the network: config `wasm_net`).
+pub const ERR_DENIED: i32 = -6;
+/// Import result: not a live socket of this guest.
+pub const ERR_SOCKET: i32 = -7;
+/// Import result: the system refused (a bind, a new socket; the host logs why).
+pub const ERR_IO: i32 = -8;
 
 /// A service address (skynet's handle): harbor id in the high 8 bits, local index in the low 24.
 ///
@@ -144,6 +150,12 @@ pub enum AbiError {
     None,
     /// `ERR_COMMAND` (-5): the command failed (the host logs why).
     Command,
+    /// `ERR_DENIED` (-6): this guest is not granted that.
+    Denied,
+    /// `ERR_SOCKET` (-7): not a live socket of this guest.
+    Socket,
+    /// `ERR_IO` (-8): the system refused (the host logs why).
+    Io,
     /// A negative code this SDK does not know.
     Other(i32),
 }
@@ -157,6 +169,9 @@ impl AbiError {
             ERR_HANDLE => AbiError::Handle,
             ERR_NONE => AbiError::None,
             ERR_COMMAND => AbiError::Command,
+            ERR_DENIED => AbiError::Denied,
+            ERR_SOCKET => AbiError::Socket,
+            ERR_IO => AbiError::Io,
             other => AbiError::Other(other),
         }
     }
@@ -169,6 +184,9 @@ impl AbiError {
             AbiError::Handle => ERR_HANDLE,
             AbiError::None => ERR_NONE,
             AbiError::Command => ERR_COMMAND,
+            AbiError::Denied => ERR_DENIED,
+            AbiError::Socket => ERR_SOCKET,
+            AbiError::Io => ERR_IO,
             AbiError::Other(code) => code,
         }
     }
@@ -182,6 +200,9 @@ impl fmt::Display for AbiError {
             AbiError::Handle => f.write_str("not a live held message"),
             AbiError::None => f.write_str("no result"),
             AbiError::Command => f.write_str("command failed"),
+            AbiError::Denied => f.write_str("not granted to this service"),
+            AbiError::Socket => f.write_str("not a live socket of this service"),
+            AbiError::Io => f.write_str("refused by the system (the node's log says why)"),
             AbiError::Other(code) => write!(f, "host error {code}"),
         }
     }
@@ -190,7 +211,7 @@ impl fmt::Display for AbiError {
 impl std::error::Error for AbiError {}
 
 /// A non-negative import result, or its error.
-fn check(code: i32) -> Result<i32, AbiError> {
+pub(crate) fn check(code: i32) -> Result<i32, AbiError> {
     if code < 0 { Err(AbiError::from_code(code)) } else { Ok(code) }
 }
 
@@ -260,6 +281,8 @@ macro_rules! import {
         result
     }};
 }
+
+pub mod net;
 
 /// Sends `data` (copied) to `dest` as a message of type `ptype`. `session`: 0 for a one-way
 /// message, > 0 to answer that session, [`NEW_SESSION`] to allocate one. Returns the session.

@@ -42,6 +42,9 @@ use crate::codec::{self, Value};
 use crate::message::{Held, Payload};
 use crate::{Service, runtime};
 
+mod net;
+pub use net::{MockNet, SocketCall};
+
 thread_local! {
     static HOST: RefCell<Option<MockHost>> = const { RefCell::new(None) };
 }
@@ -143,6 +146,7 @@ pub struct MockHost {
     on_command: Option<CommandHook>,
     exited: bool,
     aborted: bool,
+    net: MockNet,
 }
 
 impl MockHost {
@@ -167,7 +171,13 @@ impl MockHost {
             on_command: None,
             exited: false,
             aborted: false,
+            net: MockNet::default(),
         }
+    }
+
+    /// The mock's sockets.
+    pub fn net(&mut self) -> &mut MockNet {
+        &mut self.net
     }
 
     fn session(&mut self, session: i32) -> i32 {
@@ -449,6 +459,13 @@ impl HarnessBuilder {
     /// An environment value.
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.host.set_env(key, value);
+        self
+    }
+
+    /// Whether the guest is granted the network (default: yes); without it every socket import
+    /// is refused, as on a node whose `wasm_net` does not name the guest.
+    pub fn network(mut self, granted: bool) -> Self {
+        self.host.net.granted = granted;
         self
     }
 
