@@ -313,13 +313,38 @@ local socket = require "skynet.socket"
 
 local gate
 local SOCKET = {}
+local forward_next = false
+
+-- frames of a forwarded client come here as PTYPE_CLIENT (session: the fd)
+skynet.register_protocol {
+	name = "client",
+	id = skynet.PTYPE_CLIENT,
+	unpack = skynet.tostring,
+	dispatch = function(fd, _, msg)
+		skynet.ignoreret()
+		if msg == "accept me" then
+			skynet.call(gate, "lua", "accept", fd)
+			socket.write(fd, string.pack(">s2", "ACCEPTED"))
+		else
+			socket.write(fd, string.pack(">s2", "client:" .. msg))
+		end
+	end,
+}
 
 function SOCKET.open(fd, addr)
-	skynet.call(gate, "lua", "accept", fd)
+	if forward_next then
+		forward_next = false
+		skynet.call(gate, "lua", "forward", fd, 0, skynet.self())
+	else
+		skynet.call(gate, "lua", "accept", fd)
+	end
 end
 
 function SOCKET.data(fd, msg)
-	if msg == "close gate" then
+	if msg == "forward next" then
+		forward_next = true
+		socket.write(fd, string.pack(">s2", "NEXT"))
+	elseif msg == "close gate" then
 		skynet.call(gate, "lua", "close")
 		socket.write(fd, string.pack(">s2", "CLOSED"))
 	elseif msg == "kick me" then
@@ -409,6 +434,17 @@ fn accept_mode_close_and_embed() {
     for p in [&b"a"[..], b"", b"ccc"] {
         assert_eq!(c.recv().unwrap(), [&b"data:"[..], p].concat());
     }
+    // A client forwarded from its first byte (framed on the socket thread), then switched back
+    // to accept mode with half a frame read: that half is not lost.
+    assert_eq!(c.request(b"forward next"), b"NEXT");
+    let mut f = Client::connect(port);
+    assert_eq!(f.request(b"x"), b"client:x");
+    f.send(&[frame(b"accept me"), vec![0, 5, b'h', b'e']].concat());
+    assert_eq!(f.recv().unwrap(), b"ACCEPTED");
+    f.send(b"llo");
+    assert_eq!(f.recv().unwrap(), b"data:hello");
+    assert_eq!(f.request(b"again"), b"data:again");
+
     // kick: the client is closed and the watchdog still hears "close"
     let mut k = Client::connect(port);
     assert_eq!(k.request(b"k"), b"data:k");

@@ -14,18 +14,23 @@
 -- Commands ("lua" calls):
 --   forward(fd, client, address)  each frame of fd goes to `address` (default: the caller) as a
 --                                 PTYPE_CLIENT message, source `client` (default 0), session fd,
---                                 payload the frame without its header (the buffer moves, no
---                                 copy); then fd is read from
+--                                 payload the frame without its header; then fd is read from.
+--                                 A connection forwarded before it is first read has its frames
+--                                 cut on the socket thread and sent straight to the agent
+--                                 (socketdriver.forward), never through this service.
 --   accept(fd)                    frames of fd go to the watchdog ("socket", "data")
 --   kick(fd)                      close fd
 --   open(conf), close()           listen (returns the bound address and port), stop listening
 
 local skynet = require "skynet"
 local gateserver = require "snax.gateserver"
+local driver = require "skynet.socketdriver"
 
 local watchdog
--- fd -> { fd, ip, agent, client }
+-- fd -> { fd, ip, agent, client } (four fields: the table's smallest hash part)
 local connection = {}
+-- fd -> "native" (framed by the socket thread) or "read" (read here); nil: not read yet
+local reading = {}
 
 skynet.register_protocol {
 	name = "client",
@@ -68,6 +73,7 @@ local function close_fd(fd)
 	if c then
 		unforward(c)
 		connection[fd] = nil
+		reading[fd] = nil
 	end
 end
 
@@ -92,12 +98,22 @@ function CMD.forward(source, fd, client, address)
 	unforward(c)
 	c.client = client or 0
 	c.agent = address or source
+	-- Not read yet (nothing of it is queued here): the socket thread can frame it from the
+	-- first byte. A stream read here before keeps this path, so its frames stay in order.
+	local mode = reading[fd]
+	if mode == nil or mode == "native" then
+		reading[fd] = driver.forward(fd, c.agent, c.client) and "native" or "read"
+	end
 	gateserver.openclient(fd)
 end
 
 function CMD.accept(_, fd)
 	local c = assert(connection[fd], "gate accept: unknown fd")
 	unforward(c)
+	if reading[fd] == "native" then
+		driver.forward(fd)	-- an incomplete frame comes back here as data
+	end
+	reading[fd] = "read"
 	gateserver.openclient(fd)
 end
 

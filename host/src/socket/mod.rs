@@ -3,11 +3,13 @@
 //! `server.rs` is skynet's `socket_server.c`: sockets by id in a table of slots (`slots.rs`),
 //! each one's state and queues (`socket.rs`), the socket thread on one `mio` poll; it knows no
 //! services. This file is skynet's `skynet_socket.c`: the server's events become `PTYPE_SOCKET`
-//! messages to the socket's owner (payload layout: `skybox_sdk::socket`), and the sockets of a
+//! messages to the socket's owner (payload layout: `skybox_sdk::socket`), the frames of a
+//! forwarded stream (`frame.rs`) `PTYPE_CLIENT` messages to its agent, and the sockets of a
 //! service that exits are closed. The runtimes reach the server through [`sockets`].
 
 pub(crate) mod addr;
 mod bound;
+mod frame;
 mod server;
 mod slots;
 #[allow(clippy::module_inception, reason = "one socket's state and queues, named as in skynet")]
@@ -32,6 +34,12 @@ impl socket::Sink for Deliver {
         let Some(node) = self.node.upgrade() else { return false };
         let msg = Message { source: 0, session: 0, ptype: ptype::SOCKET, data: event.encode(bytes) };
         node.push(owner, msg).is_ok()
+    }
+
+    fn deliver_frame(&self, to: u32, source: u32, id: i32, frame: Vec<u8>) {
+        if let Some(node) = self.node.upgrade() {
+            let _ = node.push(to, Message { source, session: id, ptype: ptype::CLIENT, data: frame });
+        }
     }
 
     fn log(&self, id: i32, text: String) {

@@ -22,6 +22,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use skybox_sdk::socket as event;
 
 use super::addr;
+use super::frame::Framer;
 use super::slots::{Locked, Slots};
 use super::socket::{Ctx, Io, Sink, Socket, State, drop_socket};
 
@@ -355,6 +356,32 @@ impl Server {
         {
             let _ = stream.set_nodelay(true);
         }
+    }
+
+    /// Forwards stream `id`: from now on what it reads is cut into frames (`frame.rs`), each
+    /// delivered to `to` with `source` and session `id`; `None` stops that, and the start of an
+    /// incomplete frame goes to the owner as DATA, so its next reader misses nothing. False when
+    /// the socket is gone or is not a stream.
+    pub(crate) fn forward(&self, id: i32, to: Option<(u32, u32)>, access: Access) -> bool {
+        let Some(mut slot) = self.lock(id, access) else { return false };
+        let socket = slot.as_mut().expect("locked live");
+        if !matches!(socket.io, Io::Stream(_) | Io::Bound(_)) {
+            return false;
+        }
+        match to {
+            Some((to, source)) => match &mut socket.framer {
+                Some(framer) => (framer.to, framer.source) = (to, source),
+                None => socket.framer = Some(Framer::new(to, source)),
+            },
+            None => {
+                let partial = socket.framer.take().map(Framer::into_partial).unwrap_or_default();
+                if !partial.is_empty() {
+                    let n = partial.len() as i32;
+                    socket.emit(&self.cx(), event::DATA, n, partial);
+                }
+            }
+        }
+        true
     }
 
     /// `send` / `lsend`: false when the socket is gone or takes no more data.

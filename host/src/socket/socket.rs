@@ -13,6 +13,7 @@ use mio::net::{TcpListener, TcpStream, UdpSocket};
 use mio::{Interest, Registry, Token};
 use skybox_sdk::socket::{self as event, Event};
 
+use super::frame::Framer;
 use super::slots::Locked;
 
 /// Writes waiting past this many bytes warn the owner, and again at each doubling.
@@ -27,6 +28,9 @@ pub(crate) const READ_BUDGET: usize = 16;
 pub(crate) trait Sink: Send + Sync + 'static {
     /// Delivers one event and its bytes to `owner`; false when `owner` is gone.
     fn deliver(&self, owner: u32, event: Event, bytes: Vec<u8>) -> bool;
+    /// Delivers one frame of forwarded socket `id` to `to` (`frame.rs`); a frame for a service
+    /// that is gone is dropped.
+    fn deliver_frame(&self, to: u32, source: u32, id: i32, frame: Vec<u8>);
     /// One log line about socket `id`.
     fn log(&self, id: i32, text: String);
     /// The time for the sockets' statistics (`skynet.now()`).
@@ -107,6 +111,8 @@ pub(crate) struct Socket {
     /// `skynet.now()` of the last read and write.
     pub(crate) rtime: u64,
     pub(crate) wtime: u64,
+    /// A forwarded stream: what is read is cut into frames for a service, not sent as DATA.
+    pub(crate) framer: Option<Framer>,
 }
 
 /// What an operation on a locked socket needs from the server.
@@ -138,6 +144,7 @@ impl Socket {
             write_bytes: 0,
             rtime: 0,
             wtime: 0,
+            framer: None,
         }
     }
 
@@ -366,7 +373,10 @@ impl Socket {
                         self.read_size /= 2;
                     }
                     buf.truncate(n);
-                    if !self.emit(cx, event::DATA, n as i32, buf) {
+                    if let Some(framer) = &mut self.framer {
+                        let (to, source, id) = (framer.to, framer.source, self.id);
+                        framer.feed(buf, |frame| cx.sink.deliver_frame(to, source, id, frame));
+                    } else if !self.emit(cx, event::DATA, n as i32, buf) {
                         return (false, true);
                     }
                 }

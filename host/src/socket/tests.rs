@@ -11,6 +11,8 @@ use super::*;
 use Access::{Any, Owner};
 
 const WAIT: Duration = Duration::from_secs(10);
+/// The test sink's kind for a frame of a forwarded stream (`ud`: its source).
+const FRAME: i32 = -1;
 
 /// Events by owner, in order; the owners in `gone` are dead.
 struct Collect {
@@ -25,6 +27,9 @@ impl Sink for Collect {
         }
         let _ = self.tx.send((owner, event, bytes));
         true
+    }
+    fn deliver_frame(&self, to: u32, source: u32, id: i32, frame: Vec<u8>) {
+        let _ = self.tx.send((to, Event { kind: FRAME, id, ud: source as i32 }, frame));
     }
     fn log(&self, _: i32, _: String) {}
     fn now(&self) -> u64 {
@@ -156,6 +161,34 @@ fn stale_and_forged_ids_reach_nothing() {
     assert_ne!(id2, id);
     assert!(!f.server.send(id, b"x".to_vec(), false, Any));
     assert!(f.server.send(id2, b"x".to_vec(), false, Any));
+}
+
+#[test]
+fn a_forwarded_stream_sends_frames_to_its_agent_and_hands_back_the_rest() {
+    let f = fixture();
+    let (listener, port) = f.listener(7);
+    let mut client = StdStream::connect(("127.0.0.1", port)).unwrap();
+    let (id, _) = f.expect(7, ev::ACCEPT, listener);
+    // Forwarded before it is read, as the gate does: nothing goes to the gate but events.
+    assert!(f.server.forward(id, Some((20, 3)), Owner(7)));
+    assert!(!f.server.forward(id, Some((20, 3)), Owner(8)), "another owner's stream");
+    assert!(!f.server.forward(listener, Some((20, 3)), Any), "not a stream");
+    f.server.start_socket(7, id, Any);
+    assert_eq!(f.expect(7, ev::CONNECT, id).1, b"start");
+    client.write_all(&[0, 5, b'h', b'e', b'l', b'l', b'o', 0, 0, 0, 3, b'a']).unwrap();
+    assert_eq!(f.expect(20, FRAME, id), (3, b"hello".to_vec()));
+    assert_eq!(f.expect(20, FRAME, id), (3, Vec::new()));
+    client.write_all(b"bc").unwrap();
+    assert_eq!(f.expect(20, FRAME, id), (3, b"abc".to_vec()));
+    // Half a frame, then the forward ends: the gate gets those bytes as DATA, then the rest.
+    client.write_all(&[0, 4, b'x']).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(f.server.forward(id, None, Any));
+    assert_eq!(f.expect(7, ev::DATA, id).1, [0, 4, b'x']);
+    client.write_all(b"yzw").unwrap();
+    assert_eq!(f.data(7, id, 3), b"yzw");
+    drop(client);
+    f.expect(7, ev::CLOSE, id);
 }
 
 #[test]

@@ -21,7 +21,7 @@ use crate::socket::{Access, Server, addr, sockets};
 /// # Safety
 /// `state` is a live thread with a table on top of its stack.
 pub(super) unsafe fn register(state: *mut lua_State) {
-    const FUNCTIONS: [(&CStr, ffi::lua_CFunction); 19] = [
+    const FUNCTIONS: [(&CStr, ffi::lua_CFunction); 20] = [
         (c"connect", connect),
         (c"close", close),
         (c"shutdown", shutdown),
@@ -32,6 +32,7 @@ pub(super) unsafe fn register(state: *mut lua_State) {
         (c"start", start),
         (c"pause", pause),
         (c"nodelay", nodelay),
+        (c"forward", forward),
         (c"udp", udp),
         (c"udp_connect", udp_connect),
         (c"udp_dial", udp_dial),
@@ -230,6 +231,24 @@ lua_fn!(pause, |state, ctx| {
 lua_fn!(nodelay, |state, ctx| {
     server(ctx)?.nodelay(id_arg(state, 1)?, Access::Any);
     Ok(0)
+});
+
+// skybox's: forward(id, address, client) cuts stream id's frames (2-byte big-endian length) on
+// the socket thread and sends each to `address` as PTYPE_CLIENT from `client`, session id; the
+// owner still gets every other event. forward(id) stops (an incomplete frame goes back to the
+// owner as DATA). Returns false for an id that is not a live stream.
+lua_fn!(forward, |state, ctx| {
+    let id = id_arg(state, 1)?;
+    let to = if ffi::lua_isnoneornil(state, 2) != 0 {
+        None
+    } else {
+        let address = integer_arg(state, 2, "forward")?;
+        let client = if ffi::lua_isnoneornil(state, 3) != 0 { 0 } else { integer_arg(state, 3, "forward")? };
+        let handle =
+            |n: i64| u32::try_from(n).map_err(|_| Failure::Text(format!("forward: bad address {n}")));
+        Some((handle(address)?, handle(client)?))
+    };
+    push_bool(state, server(ctx)?.forward(id, to, Access::Any))
 });
 
 lua_fn!(udp, |state, ctx| {
