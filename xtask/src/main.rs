@@ -4,8 +4,10 @@
 //!   and the guests' own (native) tests.
 //! - `demo`: builds the host in release mode and runs the demo in `services/demo`.
 //! - `guests`: builds the wasm guests of `services/guests` into `target/guests/NAME.wasm`.
+//! - `compare --skynet DIR`: skybox and skynet side by side on this machine (see `compare`).
 
 mod apt;
+mod compare;
 mod guests;
 
 use std::path::{Path, PathBuf};
@@ -20,8 +22,9 @@ fn main() -> anyhow::Result<()> {
         "test" => test(&root),
         "demo" => demo(&root),
         "guests" => guests::build(&root).map(drop),
+        "compare" => compare::run(&root, &std::env::args().skip(2).collect::<Vec<_>>()),
         _ => {
-            eprintln!("usage: cargo xtask <test|demo|guests>");
+            eprintln!("usage: cargo xtask <test|demo|guests|compare>");
             bail!("unknown task '{task}'")
         }
     }

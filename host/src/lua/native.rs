@@ -417,16 +417,23 @@ unsafe extern "C-unwind" fn pack(state: *mut lua_State) -> c_int {
     // SAFETY: called by Lua as a C function; the encoding runs protected (see `seri`).
     unsafe {
         run(state, |ctx| {
-            let mut out = Vec::new();
-            let nargs = ffi::lua_gettop(state);
-            let status = raw::protect(state, nargs, 0, &mut |state| {
-                seri::encode(state, 1, &mut out);
-                0
-            });
-            if status != ffi::LUA_OK {
-                drop(out);
-                raw::raise_top(state);
-            }
+            // Scalars and strings encode without a protected call; tables may call Lua.
+            let out = match seri::encode_plain(state, 1) {
+                Some(out) => out,
+                None => {
+                    let mut out = Vec::new();
+                    let nargs = ffi::lua_gettop(state);
+                    let status = raw::protect(state, nargs, 0, &mut |state| {
+                        seri::encode(state, 1, &mut out);
+                        0
+                    });
+                    if status != ffi::LUA_OK {
+                        drop(out);
+                        raw::raise_top(state);
+                    }
+                    out
+                }
+            };
             let size = out.len();
             let token = ctx.state.try_borrow_mut().map_err(|_| BUSY)?.buffers.insert(out);
             ffi::lua_pushlightuserdata(state, token.0);
@@ -460,6 +467,10 @@ unsafe extern "C-unwind" fn unpack(state: *mut lua_State) -> c_int {
                 let size = size_arg(state, 2)?;
                 let st = ctx.state.try_borrow().map_err(|_| Failure::Static("skynet.unpack re-entered"))?;
                 let bytes = st.buffers.get(token_at(state, 1), size)?;
+                // Scalars push without allocating: no protected call needed.
+                if let Some(n) = seri::decode_plain(state, bytes) {
+                    return Ok(n);
+                }
                 let base = ffi::lua_gettop(state);
                 let status =
                     raw::protect(state, 0, ffi::LUA_MULTRET, &mut |state| seri::decode(state, bytes));

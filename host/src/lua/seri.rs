@@ -56,6 +56,71 @@ pub(crate) unsafe fn decode(state: *mut lua_State, data: &[u8]) -> c_int {
     count
 }
 
+/// The encoding of the stack values `first..=top`, in a buffer of its exact size, when they are
+/// all values whose encoding cannot fail or call Lua (nil, booleans, numbers, light userdata,
+/// strings): this needs no protected call. `None` (nothing done) for anything else.
+///
+/// # Safety
+/// `state` is live, `first >= 1`; never raises.
+pub(crate) unsafe fn encode_plain(state: *mut lua_State, first: c_int) -> Option<Vec<u8>> {
+    // SAFETY: per the contract; only reads the stack.
+    unsafe {
+        let top = ffi::lua_gettop(state);
+        let mut size = 0;
+        for index in first..=top {
+            size += match ffi::lua_type(state, index) {
+                ffi::LUA_TNIL | ffi::LUA_TBOOLEAN => 1,
+                ffi::LUA_TNUMBER | ffi::LUA_TLIGHTUSERDATA => 9,
+                ffi::LUA_TSTRING => {
+                    let len = ffi::lua_rawlen(state, index);
+                    if i32::try_from(len).is_err() {
+                        return None;
+                    }
+                    len + 5
+                }
+                _ => return None,
+            };
+        }
+        let mut out = Vec::with_capacity(size);
+        encode(state, first, &mut out);
+        Some(out)
+    }
+}
+
+/// Pushes every value encoded in `data` when none of them allocates (nil, booleans, numbers,
+/// light userdata) and the stack has room: this cannot raise, so it needs no protected call.
+/// `None` (nothing pushed) for anything else, a malformed stream included.
+///
+/// # Safety
+/// `state` is live; never raises.
+pub(crate) unsafe fn decode_plain(state: *mut lua_State, data: &[u8]) -> Option<c_int> {
+    let mut reader = Reader::new(data);
+    let mut count: c_int = 0;
+    while !reader.at_end() {
+        let (kind, cookie) = reader.header().ok()?;
+        match kind {
+            wire::TYPE_NIL | wire::TYPE_BOOLEAN => {}
+            wire::TYPE_NUMBER if cookie == wire::NUMBER_REAL => drop(reader.array::<8>().ok()?),
+            wire::TYPE_NUMBER => drop(reader.integer(cookie).ok()?),
+            wire::TYPE_USERDATA => drop(reader.array::<8>().ok()?),
+            _ => return None,
+        }
+        count = count.checked_add(1)?;
+    }
+    // SAFETY: per the contract; lua_checkstack reports failure instead of raising, and the
+    // values checked above push without allocating.
+    unsafe {
+        if ffi::lua_checkstack(state, count) == 0 {
+            return None;
+        }
+        let mut reader = Reader::new(data);
+        for _ in 0..count {
+            decode_value(state, &mut reader, 0);
+        }
+    }
+    Some(count)
+}
+
 /// Encodes `values` (for the tests; services use `skynet.pack`).
 #[cfg(test)]
 pub(crate) fn pack(lua: &Lua, values: &[Value]) -> mlua::Result<Vec<u8>> {
@@ -507,6 +572,47 @@ mod tests {
         assert!(err.contains("boom"), "{err}");
         let err = enc_err(&lua, "setmetatable({}, {__pairs = 42})");
         assert!(err.contains("attempt to call"), "{err}");
+    }
+
+    #[test]
+    fn plain_values_take_the_unprotected_path_with_the_same_bytes() {
+        let lua = Lua::new();
+        let plain = eval(&lua, "1, -2.5, true, nil, 'short', string.rep('x', 300)");
+        let expected = pack(&lua, &plain.iter().cloned().collect::<Vec<_>>()).unwrap();
+        let mut fast = None;
+        // SAFETY: exec_raw runs the closure with the values on the stack; nothing in it raises.
+        unsafe {
+            lua.exec_raw::<()>(plain, |state| {
+                fast = encode_plain(state, 1);
+                ffi::lua_settop(state, 0);
+            })
+            .unwrap();
+        }
+        assert_eq!(fast.as_ref(), Some(&expected));
+        assert_eq!(fast.unwrap().capacity(), 9 + 9 + 1 + 1 + 10 + 305, "sized up front");
+        let tables = eval(&lua, "1, {}");
+        // SAFETY: as above.
+        unsafe {
+            lua.exec_raw::<()>(tables, |state| {
+                assert!(encode_plain(state, 1).is_none(), "a table is not plain");
+                ffi::lua_settop(state, 0);
+            })
+            .unwrap();
+        }
+        let scalars = pack(&lua, &eval(&lua, "7, 1.5, false, nil").into_iter().collect::<Vec<_>>()).unwrap();
+        // SAFETY: as above.
+        unsafe {
+            lua.exec_raw::<()>((), |state| {
+                assert_eq!(decode_plain(state, &scalars), Some(4));
+                assert_eq!(ffi::lua_tointeger(state, 1), 7);
+                assert_eq!(ffi::lua_tonumber(state, 2), 1.5);
+                ffi::lua_settop(state, 0);
+                assert_eq!(decode_plain(state, &expected), None, "strings allocate");
+                assert_eq!(decode_plain(state, &[0x02 | (6 << 3)]), None, "malformed");
+                assert_eq!(ffi::lua_gettop(state), 0, "nothing pushed when refused");
+            })
+            .unwrap();
+        }
     }
 
     #[test]
