@@ -277,10 +277,10 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
 fn print_table(hosts: &[Host], results: &mut [Vec<Vec<f64>>], rss: &mut [Vec<f64>]) {
     let mut header = format!("{:<22}", "median per second");
     for host in hosts {
-        header.push_str(&format!("{:>16}", host.name()));
+        header.push_str(&format!("{:>17}", host.name()));
     }
     for host in &hosts[1..] {
-        header.push_str(&format!("{:>22}", format!("skybox / {}", host.name())));
+        header.push_str(&format!("{:>26}", format!("skybox / {}", host.name())));
     }
     println!("{header}");
     let mut medians: Vec<Vec<f64>> = Vec::new();
@@ -288,7 +288,7 @@ fn print_table(hosts: &[Host], results: &mut [Vec<Vec<f64>>], rss: &mut [Vec<f64
         let row: Vec<f64> = results[w].iter_mut().map(|v| median(v)).collect();
         let mut line = format!("{:<22}", workload.start);
         for value in &row {
-            line.push_str(&if value.is_nan() { format!("{:>16}", "-") } else { format!("{value:>16.0}") });
+            line.push_str(&if value.is_nan() { format!("{:>17}", "-") } else { format!("{value:>17.0}") });
         }
         for value in &row[1..] {
             let ratio = row[0] / value;
@@ -304,14 +304,14 @@ fn print_table(hosts: &[Host], results: &mut [Vec<Vec<f64>>], rss: &mut [Vec<f64
     let mut line = format!("{:<22}", "spawn RSS KiB/service");
     let rss: Vec<f64> = rss.iter_mut().map(|v| median(v)).collect();
     for value in &rss {
-        line.push_str(&format!("{value:>16.1}"));
+        line.push_str(&format!("{value:>17.1}"));
     }
     println!("{line}");
     let index = |name: &str| WORKLOADS.iter().position(|w| w.start == name).expect("a workload");
     let (pingpong, floor, wasm) = (index("pingpong"), index("floor"), index("wasm_pingpong"));
     let mut line = format!("{:<22}", "ping-pong / own floor");
     for (ping, floor) in medians[pingpong].iter().zip(&medians[floor]) {
-        line.push_str(&format!("{:>15.1}%", 100.0 * ping / floor));
+        line.push_str(&format!("{:>16.1}%", 100.0 * ping / floor));
     }
     println!("{line}");
     println!("wasm ping-pong / Lua ping-pong (skybox): {:.2}×", medians[wasm][0] / medians[pingpong][0]);
@@ -339,7 +339,7 @@ fn callgrind(root: &Path, hosts: &[Host]) -> anyhow::Result<()> {
                     .ok_or_else(|| anyhow!("no totals in {}", out.display()))
             };
             let per = (ir(n2)? as f64 - ir(n1)? as f64) / (n2 - n1) as f64;
-            line.push_str(&format!("{:>16.0}", per));
+            line.push_str(&format!("{:>17.0}", per));
         }
         println!("{line}");
     }
