@@ -1,0 +1,129 @@
+//! Lua C modules from `lua_cpath`, loaded by a real `skybox` into its Lua VMs: a module built
+//! here from `tests/cmodule/skybox_cmod.c` with the system's C compiler against skybox's Lua
+//! headers (as a project builds its own modules), used by two services at once; and, with a
+//! skynet checkout in `SKYNET_DIR`, skynet's bundled `lpeg` and `md5` built from their sources.
+
+#[path = "support/mod.rs"]
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use support::{TempDir, repo_root, run_skybox};
+
+/// Builds a Lua C module from `sources` into `dir/NAME.so`, as a module's makefile does:
+/// position-independent, shared, Lua's headers only, no Lua library linked in.
+fn build_module(dir: &Path, name: &str, sources: &[PathBuf], defines: &[&str]) -> PathBuf {
+    let out = dir.join(format!("{name}.so"));
+    let lua = repo_root().join("vendor/lua-src/lua-5.4.9");
+    let status = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
+        .args(["-O2", "-shared", "-fPIC", "-Wall"])
+        .args(defines)
+        .arg("-I")
+        .arg(&lua)
+        .args(sources)
+        .arg("-o")
+        .arg(&out)
+        .status()
+        .expect("a C compiler (cc): the Lua VM of the host is built with it too");
+    assert!(status.success(), "building {name}.so failed");
+    out
+}
+
+const MAIN: &str = r#"
+local skynet = require "skynet"
+skynet.start(function()
+	local a = skynet.newservice("user", "A")
+	local b = skynet.newservice("user", "B")
+	skynet.error("RESULT " .. skynet.call(a, "lua") .. " | " .. skynet.call(b, "lua"))
+	skynet.abort()
+end)
+"#;
+
+const USER: &str = r#"
+local skynet = require "skynet"
+local cmod = require "skybox_cmod"
+local name = ...
+skynet.start(function()
+	skynet.dispatch("lua", function()
+		local out = {}
+		out[#out + 1] = cmod.add(2, 40)
+		out[#out + 1] = cmod.join("-", name, 1, true)
+		out[#out + 1] = table.concat(cmod.map(function(v) return v * 2 end, { 1, 2, 3 }), ",")
+		out[#out + 1] = cmod.remember("kept")
+		local ok, err = pcall(cmod.fail, "boom")
+		out[#out + 1] = tostring(ok) .. ":" .. err
+		local c = cmod.counter(10)
+		c:inc()
+		out[#out + 1] = c:inc(5)
+		for _ = 1, 100 do cmod.counter() end
+		collectgarbage()
+		collectgarbage()
+		out[#out + 1] = tostring(cmod.collected() >= 100)
+		out[#out + 1] = cmod.version()
+		skynet.ret(skynet.pack(table.concat(out, " ")))
+	end)
+end)
+"#;
+
+#[test]
+fn a_c_module_on_lua_cpath_runs_in_every_vm_that_requires_it() {
+    let dir = TempDir::new("cmod");
+    build_module(dir.path(), "skybox_cmod", &[repo_root().join("tests/cmodule/skybox_cmod.c")], &[]);
+    dir.write("main.lua", MAIN);
+    dir.write("user.lua", USER);
+    let cpath = format!("lua_cpath={}/?.so", dir.path().display());
+    let run =
+        run_skybox(&["run", "--start", "main", "--path", ".", "--thread", "2", "--set", &cpath], dir.path());
+    let line = run.lines().find(|l| l.contains("RESULT ")).unwrap_or_else(|| panic!("{}", run.report()));
+    let each = "42 {N}-1-true 2,4,6 kept false:cmod failure: boom 16 true 504";
+    assert!(
+        line.ends_with(&format!("RESULT {} | {}", each.replace("{N}", "A"), each.replace("{N}", "B"))),
+        "{line}\n{}",
+        run.report()
+    );
+}
+
+const LPEG_MAIN: &str = r#"
+local skynet = require "skynet"
+skynet.start(function()
+	local lpeg = require "lpeg"
+	local md5 = require "md5.core"
+	local number = lpeg.C(lpeg.R("09") ^ 1) / tonumber
+	local list = lpeg.Ct(number * ("," * number) ^ 0)
+	local got = list:match("12,7,2026")
+	local hex = md5.sum("skybox"):gsub(".", function(c) return string.format("%02x", c:byte()) end)
+	skynet.error(string.format("RESULT %d %d %d %s", got[1], got[2], got[3], hex))
+	skynet.abort()
+end)
+"#;
+
+#[test]
+fn skynets_bundled_lpeg_and_md5_build_and_run() {
+    let Some(skynet) = std::env::var_os("SKYNET_DIR").filter(|d| !d.is_empty()).map(PathBuf::from) else {
+        eprintln!("SKIPPED skynets_bundled_lpeg_and_md5_build_and_run: SKYNET_DIR is not set");
+        return;
+    };
+    let dir = TempDir::new("lpeg");
+    let sources = |sub: &str, names: &[&str]| -> Vec<PathBuf> {
+        names.iter().map(|n| skynet.join("3rd").join(sub).join(n)).filter(|p| p.is_file()).collect()
+    };
+    let lpeg = sources("lpeg", &["lpcap.c", "lpcode.c", "lpcset.c", "lpprint.c", "lptree.c", "lpvm.c"]);
+    build_module(dir.path(), "lpeg", &lpeg, &[]);
+    // skynet's layout: `require "md5.core"` finds md5/core.so on `?.so`.
+    std::fs::create_dir_all(dir.path().join("md5")).unwrap();
+    build_module(
+        &dir.path().join("md5"),
+        "core",
+        &sources("lua-md5", &["md5.c", "md5lib.c", "compat-5.2.c"]),
+        &[],
+    );
+    dir.write("main.lua", LPEG_MAIN);
+    let cpath = format!("lua_cpath={}/?.so", dir.path().display());
+    let run = run_skybox(&["run", "--start", "main", "--path", ".", "--set", &cpath], dir.path());
+    let line = run.lines().find(|l| l.contains("RESULT ")).unwrap_or_else(|| panic!("{}", run.report()));
+    // md5("skybox"), as `printf skybox | md5sum` gives it.
+    let digest = Command::new("sh").args(["-c", "printf skybox | md5sum"]).output().unwrap();
+    let digest = String::from_utf8_lossy(&digest.stdout).split_whitespace().next().unwrap().to_string();
+    assert!(line.ends_with(&format!("RESULT 12 7 2026 {digest}")), "{line}\n{}", run.report());
+}
