@@ -214,6 +214,15 @@ async fn wait<T>(
     .await
 }
 
+/// `got`, else the socket's end once it is closed, else `None` (wait on).
+fn or_end<T>(entry: &Entry, got: Option<T>) -> Option<Result<T, NetError>> {
+    match got {
+        Some(value) => Some(Ok(value)),
+        None if entry.closed => Some(Err(entry.end())),
+        None => None,
+    }
+}
+
 /// Waits for a new socket's first CONNECT (its `ud` and text) or ERROR.
 async fn opened(id: i32) -> Result<(i32, String), NetError> {
     wait(id, false, |e| e.opened.take().map(|r| r.map_err(NetError::Failed))).await
@@ -265,13 +274,8 @@ impl TcpListener {
     /// The next connection, started, and its peer (`"ip:port"`).
     pub async fn accept(&self) -> Result<(TcpStream, String), NetError> {
         let (id, peer) = wait(self.id, false, |e| {
-            if let Some(next) = e.accepted.pop_front() {
-                Some(Ok(next))
-            } else if e.closed {
-                Some(Err(e.end()))
-            } else {
-                None
-            }
+            let next = e.accepted.pop_front();
+            or_end(e, next)
         })
         .await?;
         let stream = TcpStream { id, peer: peer.clone() };
@@ -341,13 +345,8 @@ impl TcpStream {
     /// arrive stay for [`read`](Self::read)).
     pub async fn read_exact(&self, n: usize) -> Result<Vec<u8>, NetError> {
         wait(self.id, false, |e| {
-            if e.inbox.len() >= n {
-                Some(Ok(e.inbox.drain(..n).collect()))
-            } else if e.closed {
-                Some(Err(e.end()))
-            } else {
-                None
-            }
+            let bytes = (e.inbox.len() >= n).then(|| e.inbox.drain(..n).collect());
+            or_end(e, bytes)
         })
         .await
     }
@@ -358,15 +357,12 @@ impl TcpStream {
         assert!(!separator.is_empty(), "read_until: an empty separator");
         wait(self.id, false, |e| {
             let bytes = e.inbox.make_contiguous();
-            if let Some(at) = bytes.windows(separator.len()).position(|w| w == separator) {
+            let line = bytes.windows(separator.len()).position(|w| w == separator).map(|at| {
                 let line = e.inbox.drain(..at).collect();
                 e.inbox.drain(..separator.len());
-                Some(Ok(line))
-            } else if e.closed {
-                Some(Err(e.end()))
-            } else {
-                None
-            }
+                line
+            });
+            or_end(e, line)
         })
         .await
     }
@@ -452,13 +448,8 @@ impl UdpSocket {
     /// The next datagram and its sender.
     pub async fn recv_from(&self) -> Result<(Vec<u8>, SocketAddr), NetError> {
         wait(self.id, false, |e| {
-            if let Some(next) = e.datagrams.pop_front() {
-                Some(Ok(next))
-            } else if e.closed {
-                Some(Err(e.end()))
-            } else {
-                None
-            }
+            let next = e.datagrams.pop_front();
+            or_end(e, next)
         })
         .await
     }

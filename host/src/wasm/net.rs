@@ -24,6 +24,18 @@ use super::memory;
 use super::state::GuestState;
 use crate::socket::{Access, Server, addr, sockets};
 
+/// An operation on one of the guest's own sockets: `(server, the guest, socket id)`.
+type SocketOp = fn(&Server, u32, i32);
+
+/// The imports that take a socket id alone.
+const OPS: [(&str, SocketOp); 5] = [
+    ("socket_start", |server, owner, id| server.start_socket(owner, id, Access::Owner(owner))),
+    ("socket_pause", |server, owner, id| server.pause(id, Access::Owner(owner))),
+    ("socket_nodelay", |server, owner, id| server.nodelay(id, Access::Owner(owner))),
+    ("socket_close", |server, owner, id| server.close(id, Access::Owner(owner))),
+    ("socket_shutdown", |server, owner, id| server.shutdown(id, Access::Owner(owner))),
+];
+
 /// Defines the socket imports on `l`.
 pub(super) fn define(l: &mut Linker<GuestState>) -> wasmtime::Result<()> {
     l.func_wrap(MODULE, "socket_listen", |mut c: Ctx, ptr: i32, len: i32, port: i32, backlog: i32| {
@@ -44,21 +56,11 @@ pub(super) fn define(l: &mut Linker<GuestState>) -> wasmtime::Result<()> {
             server.udp(owner, bind)
         }))
     })?;
-    l.func_wrap(MODULE, "socket_start", |mut c: Ctx, id: i32| {
-        to_code(on_own(&mut c, id, |server, owner| server.start_socket(owner, id, Access::Owner(owner))))
-    })?;
-    l.func_wrap(MODULE, "socket_pause", |mut c: Ctx, id: i32| {
-        to_code(on_own(&mut c, id, |server, owner| server.pause(id, Access::Owner(owner))))
-    })?;
-    l.func_wrap(MODULE, "socket_nodelay", |mut c: Ctx, id: i32| {
-        to_code(on_own(&mut c, id, |server, owner| server.nodelay(id, Access::Owner(owner))))
-    })?;
-    l.func_wrap(MODULE, "socket_close", |mut c: Ctx, id: i32| {
-        to_code(on_own(&mut c, id, |server, owner| server.close(id, Access::Owner(owner))))
-    })?;
-    l.func_wrap(MODULE, "socket_shutdown", |mut c: Ctx, id: i32| {
-        to_code(on_own(&mut c, id, |server, owner| server.shutdown(id, Access::Owner(owner))))
-    })?;
+    for (name, op) in OPS {
+        l.func_wrap(MODULE, name, move |mut c: Ctx, id: i32| {
+            to_code(on_own(&mut c, id, |server, owner| op(server, owner, id)))
+        })?;
+    }
     l.func_wrap(MODULE, "socket_send", |mut c: Ctx, id: i32, ptr: i32, len: i32, low: i32| {
         to_code(send(&mut c, id, None, ptr, len, low != 0))
     })?;
