@@ -32,6 +32,7 @@ fn build_module(dir: &Path, name: &str, sources: &[PathBuf], defines: &[&str]) -
 
 const MAIN: &str = r#"
 local skynet = require "skynet"
+require "skynet.manager"
 skynet.start(function()
 	local a = skynet.newservice("user", "A")
 	local b = skynet.newservice("user", "B")
@@ -42,6 +43,7 @@ end)
 
 const USER: &str = r#"
 local skynet = require "skynet"
+require "skynet.manager"
 local cmod = require "skybox_cmod"
 local name = ...
 skynet.start(function()
@@ -86,6 +88,7 @@ fn a_c_module_on_lua_cpath_runs_in_every_vm_that_requires_it() {
 
 const LPEG_MAIN: &str = r#"
 local skynet = require "skynet"
+require "skynet.manager"
 skynet.start(function()
 	local lpeg = require "lpeg"
 	local md5 = require "md5.core"
@@ -126,4 +129,93 @@ fn skynets_bundled_lpeg_and_md5_build_and_run() {
     let digest = Command::new("sh").args(["-c", "printf skybox | md5sum"]).output().unwrap();
     let digest = String::from_utf8_lossy(&digest.stdout).split_whitespace().next().unwrap().to_string();
     assert!(line.ends_with(&format!("RESULT 12 7 2026 {digest}")), "{line}\n{}", run.report());
+}
+
+/// skybox's native `skynet.crypt` against skynet's C one (built here from skynet's
+/// `lualib-src`, loaded with `package.loadlib`) on the same random inputs, in one VM.
+const CRYPT_MAIN: &str = r#"
+local skynet = require "skynet"
+require "skynet.manager"
+local ours = require "skynet.crypt"
+local theirs = assert(package.loadlib(skynet.getenv("crypt_so"), "luaopen_skynet_crypt"))()
+
+skynet.start(function()
+	math.randomseed(20261203)
+	local function rnd(n)
+		local t = {}
+		for i = 1, n do t[i] = string.char(math.random(0, 255)) end
+		return table.concat(t)
+	end
+	local checked = 0
+	local function same(name, ...)
+		local ok1, r1 = pcall(ours[name], ...)
+		local ok2, r2 = pcall(theirs[name], ...)
+		if ok1 ~= ok2 or (ok1 and r1 ~= r2) then
+			error(string.format("%s differs: %s %q / %s %q", name, ok1, tostring(r1), ok2, tostring(r2)))
+		end
+		assert(ok1 or type(r1) == "string", "errors are strings")
+		checked = checked + 1
+	end
+	for _ = 1, 400 do
+		local s, k, k2 = rnd(math.random(0, 40)), rnd(8), rnd(8)
+		same("hashkey", s)
+		same("hexencode", s)
+		same("hexdecode", theirs.hexencode(s))
+		same("hexdecode", rnd(2))
+		same("base64encode", s)
+		same("base64decode", theirs.base64encode(s))
+		same("base64decode", rnd(math.random(0, 12)))
+		for mode = 0, 1 do
+			same("desencode", k, s, mode)
+			same("desdecode", k, theirs.desencode(k, s, mode), mode)
+			same("desdecode", k, rnd(8 * math.random(1, 3)), mode)
+		end
+		same("desencode", rnd(7), s)
+		same("hmac64", k, k2)
+		same("hmac64_md5", k, k2)
+		same("hmac_hash", k, s)
+		same("dhexchange", k)
+		same("dhsecret", k, k2)
+		same("sha1", s)
+		same("hmac_sha1", rnd(math.random(0, 100)), s)
+		same("xor_str", s, rnd(math.random(1, 9)))
+	end
+	same("xor_str", "abc", "")
+	same("dhexchange", string.rep("\0", 8))
+	skynet.error("RESULT same " .. checked)
+	skynet.abort()
+end)
+"#;
+
+const TESTCRYPT_MAIN: &str = r#"
+local skynet = require "skynet"
+require "skynet.manager"
+skynet.start(function()
+	skynet.error("TESTCRYPT " .. tostring(pcall(skynet.newservice, "testcrypt")))
+	skynet.abort()
+end)
+"#;
+
+#[test]
+fn skynet_crypt_agrees_with_skynets_c_on_random_inputs_and_passes_skynets_test() {
+    let Some(skynet) = std::env::var_os("SKYNET_DIR").filter(|d| !d.is_empty()).map(PathBuf::from) else {
+        eprintln!(
+            "SKIPPED skynet_crypt_agrees_with_skynets_c_on_random_inputs_and_passes_skynets_test: SKYNET_DIR is not set"
+        );
+        return;
+    };
+    let dir = TempDir::new("crypt");
+    let src = skynet.join("lualib-src");
+    let so = build_module(dir.path(), "crypt_c", &[src.join("lua-crypt.c"), src.join("lsha1.c")], &[]);
+    dir.write("main.lua", CRYPT_MAIN);
+    let crypt_so = format!("crypt_so={}", so.display());
+    let run = run_skybox(&["run", "--start", "main", "--path", ".", "--set", &crypt_so], dir.path());
+    let line = run.lines().find(|l| l.contains("RESULT ")).unwrap_or_else(|| panic!("{}", run.report()));
+    assert!(line.ends_with(&format!("RESULT same {}", 400 * 22 + 2)), "{line}\n{}", run.report());
+
+    // skynet's own test/testcrypt.lua, as a service: its asserts run when it loads.
+    dir.write("testmain.lua", TESTCRYPT_MAIN);
+    let luaservice = format!("luaservice=./?.lua;{}/test/?.lua", skynet.display());
+    let run = run_skybox(&["run", "--start", "testmain", "--set", &luaservice], dir.path());
+    assert!(run.lines().any(|l| l.ends_with("TESTCRYPT true")), "{}", run.report());
 }

@@ -226,6 +226,7 @@ suites! {
     test_shared_code,
     test_upvalues,
     test_socketdriver,
+    test_crypt,
 }
 
 /// Every `tests/lua/test_*.lua` file must be listed above (and nothing else).

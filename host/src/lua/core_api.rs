@@ -49,6 +49,9 @@ pub(crate) fn install(lua: &Lua) -> mlua::Result<()> {
     };
     preload.set("skybox.blocking", lua.create_function(blocking)?)?;
     preload.set("skybox.embed", lua.create_function(|lua, ()| embed_table(lua))?)?;
+    // skynet's luaclib registers the same module under both names.
+    preload.set("skynet.crypt", lua.create_function(|lua, _: MultiValue| super::crypt::module(lua))?)?;
+    preload.set("client.crypt", lua.create_function(|lua, _: MultiValue| super::crypt::module(lua))?)?;
     // SAFETY: `open` is a C function following Lua's protocol.
     preload.set("skynet.socketdriver", unsafe { lua.create_c_function(super::socketdriver::open)? })?;
     // SAFETY: as `skynet.socketdriver`'s.
@@ -175,7 +178,7 @@ where
 }
 
 /// Builds the module table: each guarded function behind the native [`raising`] trampoline.
-fn wrap_raising(lua: &Lua, raw: Table) -> mlua::Result<Table> {
+pub(super) fn wrap_raising(lua: &Lua, raw: Table) -> mlua::Result<Table> {
     // SAFETY: `make_raising` follows the lua_CFunction protocol (see its body).
     let make_raising = unsafe { lua.create_c_function(make_raising)? };
     WRAP_RAISING.source().load(lua)?.call((raw, make_raising))

@@ -9,6 +9,7 @@ mod blank;
 mod blocking;
 mod buffers;
 mod core_api;
+mod crypt;
 mod embed;
 mod interrupt;
 mod native;
