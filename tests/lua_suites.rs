@@ -227,6 +227,7 @@ suites! {
     test_upvalues,
     test_socketdriver,
     test_crypt,
+    test_memory,
 }
 
 /// Every `tests/lua/test_*.lua` file must be listed above (and nothing else).

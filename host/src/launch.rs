@@ -132,7 +132,11 @@ pub fn run(options: RunOptions) -> anyhow::Result<i32> {
     node.register_runtime("snlua", wasm.lua_fallback(crate::lua::factory()));
     node.register_runtime("wasm", wasm.factory());
     node.register_runtime("harbor", crate::native::harbor::factory());
+    node.register_runtime("logger", crate::native::logger::factory());
     node.start()?;
+    // skynet's log service first, at :00000001, so every address after it is skynet's.
+    let logger = node.launch_quietly("logger")?;
+    node.bind_name(".logger", logger);
     if let Err(err) = node.launch(&bootstrap) {
         node.abort(1);
         node.wait();

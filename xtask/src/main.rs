@@ -5,10 +5,12 @@
 //! - `demo`: builds the host in release mode and runs the demo in `services/demo`.
 //! - `guests`: builds the wasm guests of `services/guests` into `target/guests/NAME.wasm`.
 //! - `compare --skynet DIR`: skybox and skynet side by side on this machine (see `compare`).
+//! - `skynet-tests --skynet DIR`: skynet's own test services on both hosts, outputs compared.
 
 mod apt;
 mod compare;
 mod guests;
+mod skynet_tests;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -23,8 +25,9 @@ fn main() -> anyhow::Result<()> {
         "demo" => demo(&root),
         "guests" => guests::build(&root).map(drop),
         "compare" => compare::run(&root, &std::env::args().skip(2).collect::<Vec<_>>()),
+        "skynet-tests" => skynet_tests::run(&root, &std::env::args().skip(2).collect::<Vec<_>>()),
         _ => {
-            eprintln!("usage: cargo xtask <test|demo|guests|compare>");
+            eprintln!("usage: cargo xtask <test|demo|guests|compare|skynet-tests>");
             bail!("unknown task '{task}'")
         }
     }

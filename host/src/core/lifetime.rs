@@ -17,6 +17,16 @@ use super::service::Service;
 impl Node {
     /// Registers and starts a service: `line` is `"runtime args..."`, e.g. `"snlua main 1 2"`.
     pub fn launch(self: &Arc<Self>, line: &str) -> anyhow::Result<Handle> {
+        self.launch_logged(line, true)
+    }
+
+    /// As [`Node::launch`], without the `LAUNCH` line: for skynet's logger, which starts before
+    /// anything can log (skynet's first line is the bootstrap's).
+    pub fn launch_quietly(self: &Arc<Self>, line: &str) -> anyhow::Result<Handle> {
+        self.launch_logged(line, false)
+    }
+
+    fn launch_logged(self: &Arc<Self>, line: &str, logged: bool) -> anyhow::Result<Handle> {
         let line = line.trim();
         let (runtime, args) = line.split_once(' ').unwrap_or((line, ""));
         let service = self.handles.register(|handle| Arc::new(Service::new(handle)));
@@ -28,6 +38,10 @@ impl Node {
             Ok(actor) => {
                 *service.actor.lock() = Some(actor);
                 let handle = service.handle();
+                // skynet logs every launch from the new service, its arguments as given.
+                if logged {
+                    self.log(handle, format!("LAUNCH {runtime} {}", args.trim_start()));
+                }
                 // Born scheduled (see `mailbox`): hand it to the workers now that it is complete.
                 self.global.push(service);
                 Ok(handle)

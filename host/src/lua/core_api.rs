@@ -26,7 +26,7 @@ pub(crate) struct Owner {
 }
 
 /// The VM's owner, or an error for a VM not launched as a service.
-fn owner(lua: &Lua) -> mlua::Result<mlua::AppDataRef<'_, Owner>> {
+pub(super) fn owner(lua: &Lua) -> mlua::Result<mlua::AppDataRef<'_, Owner>> {
     lua.app_data_ref::<Owner>()
         .ok_or_else(|| mlua::Error::runtime("skynet.core used outside a skybox service"))
 }
@@ -52,6 +52,7 @@ pub(crate) fn install(lua: &Lua) -> mlua::Result<()> {
     // skynet's luaclib registers the same module under both names.
     preload.set("skynet.crypt", lua.create_function(|lua, _: MultiValue| super::crypt::module(lua))?)?;
     preload.set("client.crypt", lua.create_function(|lua, _: MultiValue| super::crypt::module(lua))?)?;
+    preload.set("skynet.memory", lua.create_function(|lua, _: MultiValue| super::memory::module(lua))?)?;
     // SAFETY: `open` is a C function following Lua's protocol.
     preload.set("skynet.socketdriver", unsafe { lua.create_c_function(super::socketdriver::open)? })?;
     // SAFETY: as `skynet.socketdriver`'s.

@@ -12,6 +12,7 @@ mod core_api;
 mod crypt;
 mod embed;
 mod interrupt;
+mod memory;
 mod native;
 mod netpack;
 mod raw;
@@ -136,6 +137,8 @@ impl LuaService {
             && self.lua.set_memory_limit(limit as usize).is_ok()
         {
             self.memory_limit = limit as usize;
+            self.node
+                .log(self.handle, format!("Set memory limit to {:.2} M", limit as f64 / (1024.0 * 1024.0)));
         }
         Ok(())
     }

@@ -1,3 +1,4 @@
 //! Services written in Rust that skynet provides in C.
 
 pub(crate) mod harbor;
+pub(crate) mod logger;
