@@ -228,6 +228,7 @@ suites! {
     test_socketdriver,
     test_crypt,
     test_memory,
+    test_codecache,
 }
 
 /// Every `tests/lua/test_*.lua` file must be listed above (and nothing else).

@@ -53,6 +53,8 @@ pub(crate) fn install(lua: &Lua) -> mlua::Result<()> {
     preload.set("skynet.crypt", lua.create_function(|lua, _: MultiValue| super::crypt::module(lua))?)?;
     preload.set("client.crypt", lua.create_function(|lua, _: MultiValue| super::crypt::module(lua))?)?;
     preload.set("skynet.memory", lua.create_function(|lua, _: MultiValue| super::memory::module(lua))?)?;
+    preload
+        .set("skybox.codecache", lua.create_function(|lua, _: MultiValue| super::codecache::module(lua))?)?;
     // SAFETY: `open` is a C function following Lua's protocol.
     preload.set("skynet.socketdriver", unsafe { lua.create_c_function(super::socketdriver::open)? })?;
     // SAFETY: as `skynet.socketdriver`'s.
@@ -71,7 +73,13 @@ pub(crate) fn install(lua: &Lua) -> mlua::Result<()> {
             ffi::lua_pushvalue(state, -2);
             ffi::lua_pushcclosure(state, search_embedded, 1);
             ffi::lua_rawseti(state, -2, 2);
+            // Lua's file searcher, now third, reads through the code cache.
+            ffi::lua_pushvalue(state, -2);
+            ffi::lua_pushcclosure(state, super::codecache::search_file, 1);
+            ffi::lua_rawseti(state, -2, 3);
             ffi::lua_pop(state, 1);
+            ffi::lua_pushcfunction(state, super::codecache::loadfile);
+            ffi::lua_setglobal(state, c"loadfile".as_ptr());
         })?;
     }
     Ok(())

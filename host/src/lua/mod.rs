@@ -8,6 +8,7 @@
 mod blank;
 mod blocking;
 mod buffers;
+mod codecache;
 mod core_api;
 mod crypt;
 mod embed;
