@@ -56,20 +56,15 @@ fn table(lua: &Lua) -> Result<Table> {
     )?;
     t.set("hexencode", guarded(lua, move |lua, s: LuaString| bytes(lua, &hex_encode(&s.as_bytes())))?)?;
     t.set("hexdecode", guarded(lua, move |lua, s: LuaString| bytes(lua, &hex_decode(&s.as_bytes())?))?)?;
-    t.set(
-        "hmac64",
+    // The two MACs of two 8-byte values.
+    let mac = |f: fn([u32; 2], [u32; 2]) -> [u32; 2]| {
         guarded(lua, move |lua, (x, y): (LuaString, LuaString)| {
             let (x, y) = pair(&x, &y)?;
-            bytes(lua, &digest::bytes(digest::hmac64(x, y)))
-        })?,
-    )?;
-    t.set(
-        "hmac64_md5",
-        guarded(lua, move |lua, (x, y): (LuaString, LuaString)| {
-            let (x, y) = pair(&x, &y)?;
-            bytes(lua, &digest::bytes(digest::hmac64_md5(x, y)))
-        })?,
-    )?;
+            bytes(lua, &digest::bytes(f(x, y)))
+        })
+    };
+    t.set("hmac64", mac(digest::hmac64)?)?;
+    t.set("hmac64_md5", mac(digest::hmac64_md5)?)?;
     t.set(
         "hmac_hash",
         guarded(lua, move |lua, (key, text): (LuaString, LuaString)| {
