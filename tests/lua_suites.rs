@@ -229,6 +229,7 @@ suites! {
     test_crypt,
     test_memory,
     test_codecache,
+    test_datacenter,
 }
 
 /// Every `tests/lua/test_*.lua` file must be listed above (and nothing else).
