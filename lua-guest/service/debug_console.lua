@@ -21,9 +21,8 @@
 -- browsers work. To tell the two apart the welcome line waits for the first line at most
 -- WELCOME_DELAY centiseconds (an HTTP client sends its request at once).
 --
--- Commands skynet has that need parts skybox does not have (snax, skynet.memory, the code
--- cache, the remote debugger, KILLTASK in the debug protocol) answer an error line and
--- <CMD Error>.
+-- Commands skynet has that need parts skybox does not have (snax, the remote debugger,
+-- KILLTASK in the debug protocol) answer an error line and <CMD Error>.
 
 local skynet = require "skynet"
 local core = require "skynet.core"
@@ -215,12 +214,12 @@ local HELP = {
 	killtask = "(skynet) not in skybox",
 	snax = "snax name ... : launch a snax service (skynet.snax is not in skybox)",
 	debug = "(skynet) not in skybox: no remote debugger",
-	cmem = "(skynet) not in skybox: no skynet.memory",
-	jmem = "(skynet) not in skybox: no skynet.memory",
-	dumpheap = "(skynet) not in skybox: no skynet.memory",
-	profactive = "(skynet) not in skybox: no skynet.memory",
+	cmem = "cmem : memory of each service's runtime, total and blocks",
+	jmem = "jmem : jemalloc statistics (none: skybox does not link jemalloc)",
+	dumpheap = "dumpheap : jemalloc heap dump (none: skybox does not link jemalloc)",
+	profactive = "profactive [on|off] : jemalloc heap profiling (never active here)",
 	shrtbl = "(skynet) not in skybox: no skynet.memory",
-	clearcache = "(skynet) not in skybox: no per-file code cache",
+	clearcache = "clearcache : empty the code cache of files loaded from disk",
 }
 
 function COMMAND.help()
@@ -422,12 +421,42 @@ function COMMAND.snax(name, ...)
 	return { [skynet.address(s.handle)] = name }
 end
 COMMANDX.debug = unsupported "debug: skybox has no remote debugger (debug_agent)"
-COMMAND.cmem = unsupported "cmem: skybox has no skynet.memory (use mem)"
-COMMAND.jmem = unsupported "jmem: skybox has no skynet.memory"
-COMMAND.dumpheap = unsupported "dumpheap: skybox has no skynet.memory"
-COMMAND.profactive = unsupported "profactive: skybox has no skynet.memory"
+-- skynet.memory: what each service's runtime holds; jemalloc's own figures are not there (skybox
+-- does not link jemalloc), as in a skynet built without it.
+function COMMAND.cmem()
+	local memory = require "skynet.memory"
+	local out = {}
+	for handle, bytes in pairs(memory.info()) do
+		out[skynet.address(handle)] = bytes
+	end
+	out.total = memory.total()
+	out.block = memory.block()
+	return out
+end
+
+function COMMAND.jmem()
+	local out = {}
+	for name, bytes in pairs(require("skynet.memory").jestat()) do
+		out[name] = string.format("%11d  %8.2f Mb", bytes, bytes / 1048576)
+	end
+	return out
+end
+
+function COMMAND.dumpheap()
+	require("skynet.memory").dumpheap()
+end
+
+function COMMAND.profactive(flag)
+	local memory = require "skynet.memory"
+	if flag ~= nil then
+		memory.profactive(flag == "on" or flag == "true")
+	end
+	return memory.profactive() and "heap profiling is active" or "heap profiling is not active"
+end
 COMMAND.shrtbl = unsupported "shrtbl: skybox has no skynet.memory"
-COMMAND.clearcache = unsupported "clearcache: skybox has no per-file code cache to clear"
+function COMMAND.clearcache()
+	require("skynet.codecache").clear()
+end
 
 ------------------------------------------------------------------------------------------------
 -- Connections
