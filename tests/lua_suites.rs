@@ -230,6 +230,7 @@ suites! {
     test_memory,
     test_codecache,
     test_datacenter,
+    test_multicast,
 }
 
 /// Every `tests/lua/test_*.lua` file must be listed above (and nothing else).
