@@ -118,7 +118,7 @@ fn every_access_past_a_memory_traps_pooled_or_dense() {
         }
         assert_eq!(peek_op(&h, c, 0, 8 * PAGE, 0), None, "pool {pool}: past the grown memory traps");
         assert_eq!(peek_op(&h, b, 0, 4096, 0), Some(0x5eed), "pool {pool}: the neighbour is untouched");
-        assert!(h.log_lines("out of bounds").len() >= 3, "{}", h.log_text());
+        h.wait_log_lines("out of bounds", 3);
     }
 }
 

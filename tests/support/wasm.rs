@@ -222,6 +222,22 @@ impl Harness {
         }
     }
 
+    /// Waits until at least `n` log lines contain `needle` (lines reach the log file a little
+    /// after what they report); returns them.
+    pub(crate) fn wait_log_lines(&self, needle: &str, n: usize) -> Vec<String> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let lines = self.log_lines(needle);
+            if lines.len() >= n {
+                return lines;
+            }
+            if Instant::now() > deadline {
+                panic!("{} log lines with {needle:?}, not {n}; log:\n{}", lines.len(), self.log_text());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// Log lines containing `needle`.
     pub(crate) fn log_lines(&self, needle: &str) -> Vec<String> {
         self.log_text().lines().filter(|l| l.contains(needle)).map(str::to_string).collect()
