@@ -4,7 +4,7 @@
 //! The message functions (send, pack, unpack, ...) are native C functions in `native`; this
 //! module builds the table around them with the rarer ones (commands, logging, tracing).
 
-use std::ffi::c_int;
+use std::ffi::{CStr, c_int};
 use std::sync::Arc;
 
 use mlua::ffi;
@@ -49,12 +49,6 @@ pub(crate) fn install(lua: &Lua) -> mlua::Result<()> {
     };
     preload.set("skybox.blocking", lua.create_function(blocking)?)?;
     preload.set("skybox.embed", lua.create_function(|lua, ()| embed_table(lua))?)?;
-    // skynet's luaclib registers the same module under both names.
-    preload.set("skynet.crypt", lua.create_function(|lua, _: MultiValue| super::crypt::module(lua))?)?;
-    preload.set("client.crypt", lua.create_function(|lua, _: MultiValue| super::crypt::module(lua))?)?;
-    preload.set("skynet.memory", lua.create_function(|lua, _: MultiValue| super::memory::module(lua))?)?;
-    preload
-        .set("skybox.codecache", lua.create_function(|lua, _: MultiValue| super::codecache::module(lua))?)?;
     // SAFETY: `open` is a C function following Lua's protocol.
     preload.set("skynet.socketdriver", unsafe { lua.create_c_function(super::socketdriver::open)? })?;
     // SAFETY: as `skynet.socketdriver`'s.
@@ -85,6 +79,41 @@ pub(crate) fn install(lua: &Lua) -> mlua::Result<()> {
     Ok(())
 }
 
+/// Builds a native module's table.
+type ModuleBuilder = fn(&Lua) -> mlua::Result<Table>;
+
+/// Native modules built by mlua when first required, found by [`search_embedded`]: nothing of
+/// them exists in a VM before (a preload entry would cost every VM a closure).
+const NATIVE: &[(&str, ModuleBuilder)] = &[
+    ("skynet.crypt", super::crypt::module),
+    // skynet's luaclib registers the same module under both names.
+    ("client.crypt", super::crypt::module),
+    ("skynet.memory", super::memory::module),
+    ("skybox.codecache", super::codecache::module),
+];
+
+/// The loader of a [`NATIVE`] module: builds it and returns its table. A light C function.
+unsafe extern "C-unwind" fn load_native(state: *mut ffi::lua_State) -> c_int {
+    const SLOT: &CStr = c"skybox.native.loading";
+    // SAFETY: called by Lua as a C function on a VM made by mlua; every Rust value is dropped
+    // before the error (if any) is raised.
+    unsafe {
+        let name = raw::string_at(state, 1).unwrap_or_default();
+        let Some((_, build)) = NATIVE.iter().find(|(n, _)| n.as_bytes() == name) else {
+            raw::raise(state, "no such native module");
+        };
+        let lua = Lua::get_or_init_from_ptr(state);
+        let slot = SLOT.to_str().expect("an ASCII name");
+        if let Err(err) = build(lua).and_then(|module| lua.set_named_registry_value(slot, module)) {
+            raw::raise(state, super::error_text(&err));
+        }
+        ffi::lua_getfield(state, ffi::LUA_REGISTRYINDEX, SLOT.as_ptr());
+        ffi::lua_pushnil(state);
+        ffi::lua_setfield(state, ffi::LUA_REGISTRYINDEX, SLOT.as_ptr());
+        1
+    }
+}
+
 /// A `package.searchers` entry that finds modules in the embedded lua-guest library, unless a
 /// file on `package.path` has the module (the config's `lua_path` may override the library;
 /// Lua's file searcher, next in line, loads it). Whether a path has the module is looked up on
@@ -98,6 +127,11 @@ unsafe extern "C-unwind" fn search_embedded(state: *mut ffi::lua_State) -> c_int
         let mut len = 0;
         let name = ffi::luaL_checklstring(state, 1, &mut len);
         let name = std::str::from_utf8(std::slice::from_raw_parts(name.cast(), len)).unwrap_or("");
+        if NATIVE.iter().any(|(n, _)| *n == name) {
+            ffi::lua_pushcfunction(state, load_native);
+            ffi::lua_pushvalue(state, 1);
+            return 2;
+        }
         let Some(src) = embed::module(name) else {
             ffi::lua_pushfstring(state, c"\n\tno embedded module '%s'".as_ptr(), ffi::lua_tostring(state, 1));
             return 1;
