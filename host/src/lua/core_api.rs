@@ -89,6 +89,7 @@ const NATIVE: &[(&str, ModuleBuilder)] = &[
     // skynet's luaclib registers the same module under both names.
     ("client.crypt", super::crypt::module),
     ("skynet.memory", super::memory::module),
+    ("skynet.cluster.core", super::cluster::module),
     ("skybox.codecache", super::codecache::module),
 ];
 

@@ -8,6 +8,7 @@
 mod blank;
 mod blocking;
 mod buffers;
+mod cluster;
 mod codecache;
 mod core_api;
 mod crypt;
