@@ -31,10 +31,23 @@ fn scripts() -> TempDir {
 }
 
 /// `skybox run` of `start` in `dir`, node "db" at `port`; with the guests when they are built.
+/// A peer leaving 512 KiB of answers unread is cut off.
 fn skybox(dir: &Path, start: &str, port: u16, guests: bool) -> Spawned {
     let address = format!("db_address=127.0.0.1:{port}");
     let wasm = format!("wasmservice={}/?.wasm", support::guests_dir().display());
-    let mut args = vec!["run", "--start", start, "--path", ".", "--thread", "2", "--set", &address];
+    let mut args = vec![
+        "run",
+        "--start",
+        start,
+        "--path",
+        ".",
+        "--thread",
+        "2",
+        "--set",
+        &address,
+        "--set",
+        "cluster_backlog=512",
+    ];
     if guests {
         args.extend(["--set", &wasm, "--set", "guests=1"]);
     }
@@ -123,6 +136,42 @@ fn still_serves(port: u16) {
     assert_eq!(&answer[..5], &[1, 0, 0, 0, 1], "session 1, ok");
 }
 
+/// A peer that sends 2000 requests for 30 KB answers and reads none: once 512 KiB wait unsent,
+/// the node drops the connection (and its answers) instead of holding 60 MB.
+fn slow_reader_is_cut_off(port: u16, server: &mut Spawned) {
+    const N: usize = 2000;
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    // "ECHO" and a 30000-byte string, as skynet.pack packs them, to "@sdb" by name.
+    let payload =
+        [&[(4 << 3) | 4][..], b"ECHO", &[(2 << 3) | 5], &30000u16.to_le_bytes(), &[b'e'; 30000]].concat();
+    let writer = {
+        let mut s = s.try_clone().unwrap();
+        std::thread::spawn(move || {
+            for session in 1..=N as u32 {
+                let body = [&[0x80u8, 4][..], b"@sdb", &session.to_le_bytes(), &payload].concat();
+                let frame = [&(body.len() as u16).to_be_bytes()[..], &body].concat();
+                if s.write_all(&frame).is_err() {
+                    return; // cut off while still sending
+                }
+            }
+        })
+    };
+    server.wait_line("reads too slowly", WAIT);
+    writer.join().unwrap();
+    let mut got = 0usize;
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("reading the cut-off connection: {e}"),
+        }
+    }
+    assert!(got < N * 30000, "all {got} bytes of answers came: nothing was cut");
+}
+
 #[test]
 fn two_skybox_nodes_call_each_other_and_survive_faults() {
     let guests = support::have_guests("two_skybox_nodes (guest checks)", &["echo", "proxy"]);
@@ -146,6 +195,8 @@ fn two_skybox_nodes_call_each_other_and_survive_faults() {
         let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
         s.write_all(&[0x40, 0, 0, 1, 2]).unwrap();
     }
+    still_serves(port);
+    slow_reader_is_cut_off(port, &mut server);
     still_serves(port);
 
     // The server dies with a call in progress: the call fails, later calls fail fast, and all

@@ -14,7 +14,12 @@
 
 local skynet = require "skynet"
 require "skynet.manager"
+local driver = require "skynet.socketdriver"
 local core = require "skynet.cluster.core"
+
+-- A remote node whose answers pile up this far unread (KiB) is cut off: a peer that sends
+-- requests and does not read must not make this node hold its answers without bound.
+local BACKLOG_LIMIT = tonumber(skynet.getenv "cluster_backlog") or 64 * 1024
 
 local nodename = core.nodename()
 local options = {}
@@ -233,6 +238,11 @@ function command.socket(source, subcmd, fd, text)
 		end
 		if subcmd == "error" then
 			skynet.error(string.format("socket error %d %s", fd, text or ""))
+		end
+	elseif subcmd == "warning" then
+		if text > BACKLOG_LIMIT then
+			skynet.error(string.format("cluster connection %d reads too slowly (%d KiB unsent): closed", fd, text))
+			driver.shutdown(fd)
 		end
 	else
 		skynet.error(string.format("socket %s %d %s", subcmd, fd, text or ""))

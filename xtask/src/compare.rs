@@ -30,15 +30,45 @@ struct Workload {
     field: &'static str,
     /// Runs on skynet too (the wasm workloads are skybox's alone).
     both: bool,
+    /// A second node of the same host this workload calls (cluster), started first.
+    server: Option<&'static str>,
+}
+
+const fn local(start: &'static str, n: u64, field: &'static str, both: bool) -> Workload {
+    Workload { start, n, sets: &[], field, both, server: None }
+}
+
+const fn cluster(n: u64, sets: &'static [&'static str]) -> Workload {
+    Workload {
+        start: "cluster_client",
+        n,
+        sets,
+        field: "per_sec",
+        both: true,
+        server: Some("cluster_server"),
+    }
 }
 
 const WORKLOADS: &[Workload] = &[
-    Workload { start: "pingpong", n: 1_000_000, sets: &[], field: "calls_per_sec", both: true },
-    Workload { start: "fanin", n: 2_000_000, sets: &[], field: "msgs_per_sec", both: true },
-    Workload { start: "spawn", n: 10_000, sets: &[], field: "services_per_sec", both: true },
-    Workload { start: "floor", n: 2_000_000, sets: &[], field: "round_trips_per_sec", both: true },
-    Workload { start: "wasm_pingpong", n: 1_000_000, sets: &[], field: "calls_per_sec", both: false },
+    local("pingpong", 1_000_000, "calls_per_sec", true),
+    local("fanin", 2_000_000, "msgs_per_sec", true),
+    local("spawn", 10_000, "services_per_sec", true),
+    local("floor", 2_000_000, "round_trips_per_sec", true),
+    local("wasm_pingpong", 1_000_000, "calls_per_sec", false),
+    cluster(100_000, &["mode=call"]),
+    cluster(300_000, &["mode=call100"]),
+    cluster(1_000_000, &["mode=push"]),
 ];
+
+impl Workload {
+    /// The name in the table: the start service and its mode.
+    fn label(&self) -> String {
+        match self.sets.iter().find_map(|s| s.strip_prefix("mode=")) {
+            Some(mode) => format!("cluster {mode}"),
+            None => self.start.to_string(),
+        }
+    }
+}
 
 /// A host to run workloads on.
 enum Host {
@@ -65,16 +95,33 @@ impl Host {
         self.run_with(root, start, n, sets, &[])
     }
 
-    /// As `run`, under the command `wrapper` (valgrind) when given.
-    fn run_with(
+    /// Starts workload `start` (and `sets`) in the background and returns once its log says
+    /// `ready`; the process is killed when the returned guard drops.
+    fn start_server(&self, root: &Path, start: &str, sets: &[&str], ready: &str) -> anyhow::Result<Server> {
+        let scratch = Scratch::new()?;
+        let (mut command, log) = self.command(root, start, 0, sets, &[], &scratch)?;
+        let child = command.stdout(Stdio::null()).stderr(Stdio::null()).spawn()?;
+        let server = Server { child, _scratch: scratch };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !std::fs::read_to_string(&log).unwrap_or_default().contains(ready) {
+            if Instant::now() > deadline {
+                bail!("{} {start}: not ready in a minute", self.name());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(server)
+    }
+
+    /// The command that runs workload `start` (under `wrapper` when given), and its log file.
+    fn command(
         &self,
         root: &Path,
         start: &str,
         n: u64,
         sets: &[&str],
         wrapper: &[&str],
-    ) -> anyhow::Result<BTreeMap<String, String>> {
-        let scratch = Scratch::new()?;
+        scratch: &Scratch,
+    ) -> anyhow::Result<(Command, PathBuf)> {
         let program = match self {
             Host::Skybox { bin, .. } => bin.clone(),
             Host::Skynet { root, .. } => root.join("skynet"),
@@ -106,6 +153,20 @@ impl Host {
                 command.arg(&path).current_dir(skynet);
             }
         }
+        Ok((command, log))
+    }
+
+    /// As `run`, under the command `wrapper` (valgrind) when given.
+    fn run_with(
+        &self,
+        root: &Path,
+        start: &str,
+        n: u64,
+        sets: &[&str],
+        wrapper: &[&str],
+    ) -> anyhow::Result<BTreeMap<String, String>> {
+        let scratch = Scratch::new()?;
+        let (mut command, log) = self.command(root, start, n, sets, wrapper, &scratch)?;
         let mut child = command
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -151,6 +212,19 @@ fn skynet_config(root: &Path, skynet: &Path, start: &str, n: u64, sets: &[&str],
         }
     }
     config
+}
+
+/// A node running in the background; killed on drop.
+struct Server {
+    child: std::process::Child,
+    _scratch: Scratch,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// A scratch directory, removed on drop.
@@ -248,12 +322,23 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
                 if !workload.both && !matches!(host, Host::Skybox { .. }) {
                     continue;
                 }
-                let fields = host.run(root, workload.start, n, workload.sets)?;
+                let address;
+                let mut sets = workload.sets.to_vec();
+                let _server = match workload.server {
+                    Some(server) => {
+                        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+                        address = format!("db_address=127.0.0.1:{port}");
+                        sets.push(&address);
+                        Some(host.start_server(root, server, &sets, "SERVER READY")?)
+                    }
+                    None => None,
+                };
+                let fields = host.run(root, workload.start, n, &sets)?;
                 let value: f64 = fields
                     .get(workload.field)
                     .and_then(|v| v.parse().ok())
                     .ok_or_else(|| anyhow!("{} {}: no {}", host.name(), workload.start, workload.field))?;
-                eprintln!("round {} {:<14} {:<16} {value:>12.0}", round + 1, workload.start, host.name());
+                eprintln!("round {} {:<16} {:<16} {value:>12.0}", round + 1, workload.label(), host.name());
                 results[w][h].push(value);
                 if workload.start == "spawn"
                     && let Some(kb) = fields.get("rss_kb_per_service").and_then(|v| v.parse().ok())
@@ -286,7 +371,7 @@ fn print_table(hosts: &[Host], results: &mut [Vec<Vec<f64>>], rss: &mut [Vec<f64
     let mut medians: Vec<Vec<f64>> = Vec::new();
     for (w, workload) in WORKLOADS.iter().enumerate() {
         let row: Vec<f64> = results[w].iter_mut().map(|v| median(v)).collect();
-        let mut line = format!("{:<22}", workload.start);
+        let mut line = format!("{:<22}", workload.label());
         for value in &row {
             line.push_str(&if value.is_nan() { format!("{:>17}", "-") } else { format!("{value:>17.0}") });
         }
