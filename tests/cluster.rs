@@ -34,6 +34,7 @@ fn scripts() -> TempDir {
 /// A peer leaving 512 KiB of answers unread is cut off.
 fn skybox(dir: &Path, start: &str, port: u16, guests: bool) -> Spawned {
     let address = format!("db_address=127.0.0.1:{port}");
+    let nodes = format!("cluster={}", nodes_file(dir, port).display());
     let wasm = format!("wasmservice={}/?.wasm", support::guests_dir().display());
     let mut args = vec![
         "run",
@@ -47,11 +48,20 @@ fn skybox(dir: &Path, start: &str, port: u16, guests: bool) -> Spawned {
         &address,
         "--set",
         "cluster_backlog=512",
+        "--set",
+        &nodes,
     ];
     if guests {
         args.extend(["--set", &wasm, "--set", "guests=1"]);
     }
     Spawned::start(&args, dir)
+}
+
+/// Writes `nodes.lua` (node "db3" at `port`), the file the `cluster` key names.
+fn nodes_file(dir: &Path, port: u16) -> PathBuf {
+    let path = dir.join("nodes.lua");
+    std::fs::write(&path, format!("db3 = \"127.0.0.1:{port}\"\n")).unwrap();
+    path
 }
 
 /// skynet in `skynet_dir` running `start` from `dir` (its own services and lualib from the
@@ -64,7 +74,8 @@ fn skynet(skynet_dir: &Path, dir: &Path, start: &str, port: u16) -> Spawned {
          luaservice = \"{root}/service/?.lua;{here}/?.lua\"\nlualoader = \"{root}/lualib/loader.lua\"\n\
          lua_path = \"{root}/lualib/?.lua;{root}/lualib/?/init.lua;{here}/?.lua\"\n\
          lua_cpath = \"{root}/luaclib/?.so\"\ncpath = \"{root}/cservice/?.so\"\n\
-         db_address = \"127.0.0.1:{port}\"\n"
+         db_address = \"127.0.0.1:{port}\"\ncluster = \"{nodes}\"\n",
+        nodes = nodes_file(dir, port).display()
     );
     let path = dir.join(format!("config.{start}"));
     std::fs::write(&path, config).unwrap();
@@ -107,6 +118,9 @@ const CHECKS: &[&str] = &[
     "db2",
     "db2_moved",
     "db2_back",
+    "traced",
+    "file",
+    "file_reload",
 ];
 
 /// Sends `bytes` on a new connection to the cluster port and expects the node to close it.

@@ -104,6 +104,28 @@ skynet.start(function()
 	cluster.reload { db2 = db }
 	check("db2_back", cluster.call("db2", "@sdb", "GET", "a") == "foobar")
 
+	-- a traced call: the trace tag travels with the request
+	local traced
+	skynet.fork(function()
+		skynet.trace("cluster")
+		traced = cluster.call("db", "@sdb", "GET", "a")
+		skynet.wakeup(co)
+	end)
+	skynet.wait(co)
+	check("traced", traced == "foobar", traced)
+
+	-- the `cluster` file, read again by a reload with no table
+	local file = skynet.getenv "cluster"
+	if file then
+		check("file", cluster.call("db3", "@sdb", "GET", "a") == "foobar")
+		local f = assert(io.open(file, "w"))
+		f:write("db3 = false\n")
+		f:close()
+		cluster.reload()
+		ok, err = pcall(cluster.call, "db3", "@sdb", "GET", "a")
+		check("file_reload", not ok, err)
+	end
+
 	if skynet.getenv "guests" then
 		-- a guest serves remote calls; a guest calls a remote service through a proxy
 		local x, y = cluster.call("db", "@echo", "hello", 42)
