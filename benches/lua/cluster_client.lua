@@ -7,6 +7,7 @@
 --       --set db_address=127.0.0.1:2528
 local skynet = require "skynet"
 local cluster = require "skynet.cluster"
+require "skynet.manager"	-- skynet.abort
 
 skynet.start(function()
 	local n = math.tointeger(tonumber(skynet.getenv "n" or "100000"))
