@@ -231,6 +231,7 @@ suites! {
     test_codecache,
     test_datacenter,
     test_multicast,
+    test_stm,
 }
 
 /// Every `tests/lua/test_*.lua` file must be listed above (and nothing else).

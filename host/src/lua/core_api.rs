@@ -90,6 +90,7 @@ const NATIVE: &[(&str, ModuleBuilder)] = &[
     ("client.crypt", super::crypt::module),
     ("skynet.memory", super::memory::module),
     ("skynet.cluster.core", super::cluster::module),
+    ("skynet.stm", super::stm::module),
     ("skybox.codecache", super::codecache::module),
 ];
 

@@ -20,6 +20,7 @@ mod netpack;
 mod raw;
 pub mod seri;
 mod socketdriver;
+mod stm;
 
 use std::mem::ManuallyDrop;
 use std::sync::Arc;
