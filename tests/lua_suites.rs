@@ -232,6 +232,7 @@ suites! {
     test_datacenter,
     test_multicast,
     test_stm,
+    test_sharedata,
 }
 
 /// Every `tests/lua/test_*.lua` file must be listed above (and nothing else).

@@ -91,6 +91,7 @@ const NATIVE: &[(&str, ModuleBuilder)] = &[
     ("skynet.memory", super::memory::module),
     ("skynet.cluster.core", super::cluster::module),
     ("skynet.stm", super::stm::module),
+    ("skybox.sharedata", super::sharedata::module),
     ("skybox.codecache", super::codecache::module),
 ];
 

@@ -19,6 +19,7 @@ mod native;
 mod netpack;
 mod raw;
 pub mod seri;
+mod sharedata;
 mod socketdriver;
 mod stm;
 

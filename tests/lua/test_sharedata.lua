@@ -1,0 +1,107 @@
+-- skynet.sharedata: read-only trees shared by services; updates reach every reader at once;
+-- bad values, writes and missing names are errors.
+local skynet = require "skynet"
+local sharedata = require "skynet.sharedata"
+require "skynet.manager"	-- skynet.kill
+local t = require "testlib"
+
+t.test("values, subtables, #, pairs and ipairs read as the table", function()
+	sharedata.new("basic", {
+		n = 1, f = 2.5, s = "str", yes = true, no = false,
+		list = { "a", "b", "c" }, [10] = "ten", [2.5] = "float key", [true] = "bool key",
+		nested = { deeper = { deepest = "here" } },
+	})
+	local p = sharedata.query "basic"
+	t.eq(p.n, 1)
+	t.eq(p.f, 2.5)
+	t.eq(p.s, "str")
+	t.eq(p.yes, true)
+	t.eq(p.no, false)
+	t.eq(p.missing, nil)
+	t.eq(p[10], "ten")
+	t.eq(p[2.5], "float key")
+	t.eq(p[true], "bool key")
+	t.eq(p.nested.deeper.deepest, "here")
+	t.ok(rawequal(p.nested, p.nested), "one proxy per subtable")
+	t.eq(#p.list, 3)
+	local items = {}
+	for i, v in ipairs(p.list) do
+		items[i] = v
+	end
+	t.eq(items, { "a", "b", "c" })
+	local keys = 0
+	for k, v in pairs(p) do
+		keys = keys + 1
+		t.ok(v ~= nil, tostring(k))
+	end
+	t.eq(keys, 10)
+	t.eq(sharedata.deepcopy("basic", "nested"), { deeper = { deepest = "here" } })
+	t.eq(sharedata.deepcopy("basic", "s"), "str")
+	t.raises(function() p.n = 2 end, "read%-only")
+	t.raises(function() p.nested.x = 1 end, "read%-only")
+	sharedata.delete "basic"
+end)
+
+t.test("an update reaches readers in other services, through the proxies they keep", function()
+	sharedata.new("cfg", { version = 1, list = { 1, 2 }, sub = { x = "old" } })
+	local readers = {}
+	for i = 1, 5 do
+		readers[i] = skynet.newservice("sd_reader_svc")
+		t.eq(skynet.call(readers[i], "lua", "get", "sub", "x"), "old")
+		t.eq(skynet.call(readers[i], "lua", "len"), 2)
+	end
+	local mine = sharedata.query "cfg"
+	local sub = mine.sub
+	sharedata.update("cfg", { version = 2, list = { 1, 2, 3, 4 }, sub = { x = "new" } })
+	t.eq(mine.version, 2)
+	t.eq(sub.x, "new", "a subtable proxy follows the update")
+	for i = 1, 5 do
+		t.eq(skynet.call(readers[i], "lua", "get", "version"), 2)
+		t.eq(skynet.call(readers[i], "lua", "get", "sub", "x"), "new")
+		t.eq(skynet.call(readers[i], "lua", "len"), 4)
+	end
+	sharedata.update("cfg", "return { version = ..., list = {} }", 3)
+	t.eq(mine.version, 3)
+	t.eq(sub.x, nil, "its path is gone: empty")
+	t.eq(skynet.call(readers[1], "lua", "get", "version"), 3)
+	sharedata.delete "cfg"
+	t.eq(mine.version, nil, "deleted: empty")
+	for i = 1, 5 do
+		skynet.kill(readers[i])
+	end
+end)
+
+t.test("bad values and names are errors, and change nothing", function()
+	t.raises(function() sharedata.new("bad", { f = print }) end, "function cannot be shared")
+	t.raises(function() sharedata.new("bad", { [{}] = 1 }) end, "a key of type table")
+	local cyclic = {}
+	cyclic.self = cyclic
+	t.raises(function() sharedata.new("bad", cyclic) end, "too deep")
+	t.raises(function() sharedata.query "bad" end, "does not exist")
+	t.raises(function() sharedata.update("nothing", {}) end, "does not exist")
+	t.raises(function() sharedata.delete "nothing" end, "does not exist")
+	sharedata.new("once", {})
+	t.raises(function() sharedata.new("once", {}) end, "exists")
+	t.raises(function() sharedata.new("code", "return 1") end, "a table")
+	sharedata.delete "once"
+end)
+
+t.test("a big table is shared, not copied per reader", function()
+	local big = {}
+	for i = 1, 20000 do
+		big[i] = { id = i, name = "item" .. i }
+	end
+	sharedata.new("big", big)
+	big = nil
+	collectgarbage()
+	local before = collectgarbage "count"
+	local p = sharedata.query "big"
+	t.eq(p[12345].name, "item12345")
+	t.eq(#p, 20000)
+	t.ok(collectgarbage "count" - before < 64, "the proxy holds the tree in host memory")
+	sharedata.delete "big"
+end)
+
+skynet.start(function()
+	t.run()
+end)
