@@ -102,6 +102,26 @@ t.test("a big table is shared, not copied per reader", function()
 	sharedata.delete "big"
 end)
 
+t.test("sharetable: load, query, queryall, reload (skynet's testsharetable cases)", function()
+	local sharetable = require "skynet.sharetable"
+	sharetable.loadtable("test", { x = 1, y = { "hello world" }, ["hello world"] = true })
+	local tt = sharetable.query "test"
+	t.eq(tt.x, 1)
+	t.eq(tt.y[1], "hello world")
+	t.eq(tt["hello world"], true)
+	sharetable.loadstring("test", "return { ... }", 1, 2, 3)
+	t.eq({ tt[1], tt[2], tt[3], #tt, tt.x }, { 1, 2, 3, 3, nil }, "reloaded: the proxy reads the new one")
+	sharetable.loadtable("test_one", { message = "hello one", x = 1, 1 })
+	sharetable.loadtable("test_two", { message = "hello two", x = 2, 2 })
+	local list = sharetable.queryall { "test_one", "test_two" }
+	t.eq(list.test_one.message, "hello one")
+	t.eq(list.test_two[1], 2)
+	local all = sharetable.queryall()
+	t.ok(all.test and all.test_one and all.test_two, "every loaded name")
+	t.eq(sharetable.query "nothing", nil)
+	sharetable.update("test")
+end)
+
 skynet.start(function()
 	t.run()
 end)

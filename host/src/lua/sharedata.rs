@@ -9,7 +9,7 @@
 //! atomic load) on each access and follows an update by walking its path from the new root, so
 //! updates reach readers without a message; a subtable proxy whose path is gone reads as empty.
 //! Subtable proxies are cached in their parent (one userdata per subtable and version).
-//! `copy(proxy)` makes a plain Lua copy of the proxy's (sub)tree.
+//! `copy(proxy)` makes a plain Lua copy of the proxy's (sub)tree; `names()` lists the names.
 //!
 //! Names are per node. The trees live in Rust memory shared by every VM; a string is copied into
 //! a VM when it is read.
@@ -161,7 +161,8 @@ unsafe extern "C-unwind" fn open(state: *mut lua_State) -> c_int {
             ffi::lua_pushcclosure(state, f, 1);
             ffi::lua_setfield(state, meta, name.as_ptr());
         }
-        let functions: [(&std::ffi::CStr, ffi::lua_CFunction); 6] = [
+        let functions: [(&std::ffi::CStr, ffi::lua_CFunction); 7] = [
+            (c"names", names),
             (c"new", new),
             (c"update", update),
             (c"delete", delete),
@@ -342,6 +343,30 @@ unsafe extern "C-unwind" fn delete(state: *mut lua_State) -> c_int {
                 }
                 None => Err(name_error(name, "does not exist")),
             }
+        })
+    }
+}
+
+/// `names()`: every published name, in no particular order.
+unsafe extern "C-unwind" fn names(state: *mut lua_State) -> c_int {
+    // SAFETY: called by Lua as a C function; the names are copied out under the lock and pushed
+    // in a protected call, then dropped.
+    unsafe {
+        with_vm(state, |ctx| {
+            let list: Vec<Box<[u8]>> = with_names(&ctx.node, |names| names.keys().cloned().collect());
+            let status = raw::protect(state, 0, 1, &mut |state| {
+                ffi::lua_createtable(state, list.len() as c_int, 0);
+                for (i, name) in list.iter().enumerate() {
+                    ffi::lua_pushlstring(state, name.as_ptr().cast(), name.len());
+                    ffi::lua_rawseti(state, -2, i as ffi::lua_Integer + 1);
+                }
+                1
+            });
+            drop(list);
+            if status != ffi::LUA_OK {
+                raw::raise_top(state);
+            }
+            Ok(1)
         })
     }
 }
