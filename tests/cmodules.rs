@@ -1,7 +1,8 @@
 //! Lua C modules from `lua_cpath`, loaded by a real `skybox` into its Lua VMs: a module built
 //! here from `tests/cmodule/skybox_cmod.c` with the system's C compiler against skybox's Lua
 //! headers (as a project builds its own modules), used by two services at once; and, with a
-//! skynet checkout in `SKYNET_DIR`, skynet's bundled `lpeg` and `md5` built from their sources.
+//! skynet checkout in `SKYNET_DIR`, skynet's bundled `lpeg`, `md5` and `sproto` built from their
+//! sources (sproto with skynet's `sproto.lua` and `sprotoparser.lua`).
 
 #[path = "support/mod.rs"]
 mod support;
@@ -96,15 +97,25 @@ skynet.start(function()
 	local list = lpeg.Ct(number * ("," * number) ^ 0)
 	local got = list:match("12,7,2026")
 	local hex = md5.sum("skybox"):gsub(".", function(c) return string.format("%02x", c:byte()) end)
-	skynet.error(string.format("RESULT %d %d %d %s", got[1], got[2], got[3], hex))
+	-- skynet's sproto: its C core built here, its parser (on lpeg) and sproto.lua from the checkout
+	local sproto = require "sproto"
+	local parser = require "sprotoparser"
+	local sp = sproto.new(parser.parse [[
+.Phone { number 0 : string  type 1 : integer }
+.Person { name 0 : string  id 1 : integer  phone 2 : *Phone }
+]])
+	local wire = sp:pencode("Person", { name = "Alice", id = 10000, phone = { { number = "123", type = 1 } } })
+	local p = sp:pdecode("Person", wire)
+	skynet.error(string.format("RESULT %d %d %d %s %s %d %s", got[1], got[2], got[3], hex,
+		p.name, p.id, p.phone[1].number))
 	skynet.abort()
 end)
 "#;
 
 #[test]
-fn skynets_bundled_lpeg_and_md5_build_and_run() {
+fn skynets_bundled_lpeg_md5_and_sproto_build_and_run() {
     let Some(skynet) = std::env::var_os("SKYNET_DIR").filter(|d| !d.is_empty()).map(PathBuf::from) else {
-        eprintln!("SKIPPED skynets_bundled_lpeg_and_md5_build_and_run: SKYNET_DIR is not set");
+        eprintln!("SKIPPED skynets_bundled_lpeg_md5_and_sproto_build_and_run: SKYNET_DIR is not set");
         return;
     };
     let dir = TempDir::new("lpeg");
@@ -121,14 +132,32 @@ fn skynets_bundled_lpeg_and_md5_build_and_run() {
         &sources("lua-md5", &["md5.c", "md5lib.c", "compat-5.2.c"]),
         &[],
     );
+    std::fs::create_dir_all(dir.path().join("sproto")).unwrap();
+    let sproto = skynet.join("lualib-src/sproto");
+    let include = format!("-I{}", sproto.display());
+    build_module(
+        &dir.path().join("sproto"),
+        "core",
+        &[sproto.join("sproto.c"), sproto.join("lsproto.c")],
+        &[&include],
+    );
+    for lib in ["sproto.lua", "sprotoparser.lua"] {
+        std::fs::copy(skynet.join("lualib").join(lib), dir.path().join(lib)).unwrap();
+    }
     dir.write("main.lua", LPEG_MAIN);
     let cpath = format!("lua_cpath={}/?.so", dir.path().display());
-    let run = run_skybox(&["run", "--start", "main", "--path", ".", "--set", &cpath], dir.path());
+    let path = format!("lua_path={}/?.lua", dir.path().display());
+    let run =
+        run_skybox(&["run", "--start", "main", "--path", ".", "--set", &cpath, "--set", &path], dir.path());
     let line = run.lines().find(|l| l.contains("RESULT ")).unwrap_or_else(|| panic!("{}", run.report()));
     // md5("skybox"), as `printf skybox | md5sum` gives it.
     let digest = Command::new("sh").args(["-c", "printf skybox | md5sum"]).output().unwrap();
     let digest = String::from_utf8_lossy(&digest.stdout).split_whitespace().next().unwrap().to_string();
-    assert!(line.ends_with(&format!("RESULT 12 7 2026 {digest}")), "{line}\n{}", run.report());
+    assert!(
+        line.ends_with(&format!("RESULT 12 7 2026 {digest} Alice 10000 123")),
+        "{line}\n{}",
+        run.report()
+    );
 }
 
 /// skybox's native `skynet.crypt` against skynet's C one (built here from skynet's
