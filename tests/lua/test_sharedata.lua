@@ -1,5 +1,6 @@
--- skynet.sharedata: read-only trees shared by services; updates reach every reader at once;
--- bad values, writes and missing names are errors.
+-- skynet.sharedata (and skynet.sharetable, skynet.datasheet on the same trees): read-only trees
+-- shared by services; updates reach every reader at once; bad values, writes and missing names
+-- are errors.
 local skynet = require "skynet"
 local sharedata = require "skynet.sharedata"
 require "skynet.manager"	-- skynet.kill
@@ -120,6 +121,26 @@ t.test("sharetable: load, query, queryall, reload (skynet's testsharetable cases
 	t.ok(all.test and all.test_one and all.test_two, "every loaded name")
 	t.eq(sharetable.query "nothing", nil)
 	sharetable.update("test")
+end)
+
+t.test("datasheet: query waits for the builder; updates reach kept proxies", function()
+	local builder = require "skynet.datasheet.builder"
+	local datasheet = require "skynet.datasheet"
+	local got
+	skynet.fork(function()
+		got = datasheet.query "foobar"
+	end)
+	skynet.sleep(3)
+	t.eq(got, nil, "not built yet")
+	builder.new("foobar", { a = 1, b = 2, c = { 3 } })
+	t.ok(t.wait_until(function() return got ~= nil end))
+	local c = got.c
+	t.eq({ got.a, got.b, c[1] }, { 1, 2, 3 })
+	builder.update("foobar", { b = 4, c = { 5 } })
+	t.eq({ got.a, got.b, c[1] }, { nil, 4, 5 })
+	builder.update("foobar", { a = 6, c = 7, d = 8 })
+	t.eq({ got.a, got.c, got.d, c[1] }, { 6, 7, 8, nil })
+	t.raises(function() builder.update("nothing", {}) end, "does not exist")
 end)
 
 skynet.start(function()
