@@ -6,17 +6,19 @@
 mod wasm_support;
 
 use skybox::core::message::{Handle, ptype};
-use skybox_sdk::abi::{ERR_ARG, ERR_COMMAND, ERR_DEST, ERR_HANDLE, ERR_NONE};
+use skybox_sdk::abi::{ERR_ARG, ERR_COMMAND, ERR_DENIED, ERR_DEST, ERR_HANDLE, ERR_NONE};
 use wasm_support::*;
 
 const ARG: i64 = ERR_ARG as i64;
 const DEST: i64 = ERR_DEST as i64;
 const HANDLE: i64 = ERR_HANDLE as i64;
 
+/// The `abi` guest under every right (`trusted`): the ABI's mechanics. What the default
+/// profile refuses is tried in `a_guest_under_the_default_profile_is_confined`.
 fn abi(tag: &str) -> (Harness, Handle) {
     let h = Harness::new(tag, &[]);
     h.guest("abi", &abi_guest());
-    let g = h.launch("wasm abi").unwrap();
+    let g = h.launch("wasm --profile=trusted abi").unwrap();
     (h, g)
 }
 
@@ -129,7 +131,7 @@ fn a_request_redirected_to_nowhere_fails_for_its_caller() {
     let h = Harness::new("relay", &[]);
     h.guest("relay", &relay_guest());
     h.guest("echo", &echo_guest());
-    let g = h.launch("wasm relay").unwrap();
+    let g = h.launch("wasm --profile=trusted relay").unwrap();
     let gone = h.launch("wasm echo").unwrap();
     assert!(h.node.kill(gone));
     for dest in [gone, 0x00ff_fff0] {
@@ -229,7 +231,8 @@ fn held_messages_are_read_forwarded_and_freed_by_checked_handles() {
 fn handles_belong_to_one_guest() {
     let h = Harness::new("handles", &[]);
     h.guest("abi", &abi_guest());
-    let (g1, g2) = (h.launch("wasm abi").unwrap(), h.launch("wasm abi").unwrap());
+    let (g1, g2) =
+        (h.launch("wasm --profile=trusted abi").unwrap(), h.launch("wasm --profile=trusted abi").unwrap());
     assert_eq!(h.op(g1, OP_FORWARD_TYPE, &[0, 1], &[]), 0);
     let a = hold(&h, g1, b"mine");
     assert_eq!(h.op(g2, OP_MSG_SIZE, &[a], &[]), HANDLE);
@@ -513,4 +516,82 @@ fn a_guest_cannot_set_the_limits_of_what_it_launches() {
     h.wait_log("a guest cannot set the limits of what it launches");
     assert_eq!(h.node.handles.live(), live, "nothing was launched");
     assert_eq!(command(&h, g, "LAUNCH", Some("wasm echo"), SCRATCH, 64), 9, "within the defaults it may");
+}
+
+/// A guest launched without `--profile` runs `guest`: no command reaches another service or the
+/// node, no message goes out under another address; its own timers, names and exit work.
+#[test]
+fn a_guest_under_the_default_profile_is_confined() {
+    let h = Harness::new("confined", &[]);
+    h.guest("abi", &abi_guest());
+    h.guest("echo", &echo_guest());
+    let g = h.launch("wasm abi").unwrap();
+    let other = h.launch("wasm echo").unwrap();
+    let live = h.node.handles.live();
+    let other_name = format!(":{other:08x}");
+    for (cmd, param) in [
+        ("ABORT", None),
+        ("KILL", Some(other_name.as_str())),
+        ("SIGNAL", Some(&*format!("{other_name} 1"))),
+        ("SETENV", Some("owned 1")),
+        ("LAUNCH", Some("wasm echo")),
+        ("LAUNCH", Some("snlua bootstrap")),
+        ("NAME", Some(&*format!(".stolen {other_name}"))),
+        ("MONITOR", Some(":00000001")),
+        ("LOGON", Some(other_name.as_str())),
+    ] {
+        assert_eq!(command(&h, g, cmd, param, SCRATCH, 64), ERR_COMMAND as i64, "{cmd}");
+        h.wait_log(&format!("{cmd} refused: profile guest does not allow it"));
+    }
+    assert!(h.alive(other) && h.alive(g), "nothing was killed, the node did not abort");
+    assert_eq!(h.node.handles.live(), live, "nothing was launched");
+    assert_eq!(command(&h, g, "GETENV", Some("owned"), SCRATCH, 64), ERR_NONE as i64, "SETENV did nothing");
+    assert_eq!(h.node.resolve(".stolen"), None);
+    // What it may do.
+    assert_eq!(command(&h, g, "REG", Some(".mine"), SCRATCH, 64), 5);
+    assert_eq!(h.node.resolve(".mine"), Some(g));
+    assert_eq!(command(&h, g, "GETENV", Some("wasm_pool"), SCRATCH, 64), 2);
+    // A message under another address is refused; under its own it goes.
+    let p = h.probe as i32;
+    h.poke(g, SCRATCH, b"via");
+    assert_eq!(h.op(g, OP_REDIRECT, &[p, 0x1234, 0, 9, SCRATCH, 3], &[]), ERR_DENIED as i64);
+    h.wait_log("send refused: profile guest may not send as :00001234");
+    assert_eq!(h.op(g, OP_REDIRECT, &[p, 0, 0, 0, SCRATCH, 3], &[]), 0);
+    let m = h.wait_for(WAIT, |m| m.ptype == ptype::TEXT).unwrap();
+    assert_eq!(m.source, g);
+}
+
+/// Profiles from the config; a launcher gives its children its own profile or a weaker one,
+/// never a stronger one, and only wasm guests; an unknown profile fails the launch.
+#[test]
+fn launches_are_attenuated() {
+    let h = Harness::new(
+        "attenuate",
+        &[
+            ("profile_launcher", "commands=TIMEOUT,EXIT,REG launch=yes"),
+            ("profile_leaf", "commands=EXIT"),
+            ("profile_killer", "commands=KILL"),
+        ],
+    );
+    h.guest("abi", &abi_guest());
+    let g = h.launch("wasm --profile=launcher abi").unwrap();
+    let child = command(&h, g, "LAUNCH", Some("wasm abi"), SCRATCH, 64);
+    assert_eq!(child, 9, "under its own profile");
+    let text = h.peek(g, SCRATCH, 9);
+    let child = u32::from_str_radix(std::str::from_utf8(&text[1..]).unwrap(), 16).unwrap();
+    let service = h.node.handles.grab(child).unwrap();
+    assert_eq!(service.profile().name(), "launcher");
+    assert_eq!(command(&h, g, "LAUNCH", Some("wasm --profile=leaf abi"), SCRATCH, 64), 9, "weaker");
+    let live = h.node.handles.live();
+    for (line, why) in [
+        ("wasm --profile=killer abi", "stronger profile killer"),
+        ("wasm --profile=trusted abi", "stronger profile trusted"),
+        ("snlua bootstrap", "wasm guests only"),
+        ("wasm --profile=nosuch abi", "no profile 'nosuch'"),
+    ] {
+        assert_eq!(command(&h, g, "LAUNCH", Some(line), SCRATCH, 64), ERR_COMMAND as i64, "{line}");
+        h.wait_log(why);
+    }
+    assert_eq!(h.node.handles.live(), live);
+    assert!(h.launch("wasm --profile=nosuch abi").is_err(), "from the host too");
 }

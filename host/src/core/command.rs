@@ -46,6 +46,10 @@ impl Node {
     ) -> anyhow::Result<Option<String>> {
         let (_, run) =
             COMMANDS.iter().find(|(name, _)| *name == cmd).ok_or_else(|| anyhow!("unknown command {cmd}"))?;
+        let profile = from.profile();
+        if !profile.allows(cmd) {
+            bail!("{cmd} refused: profile {} does not allow it", profile.name());
+        }
         run(self, from, param).with_context(|| format!("{cmd} {}", param.unwrap_or_default()))
     }
 }
@@ -101,7 +105,8 @@ fn kill(node: &Arc<Node>, from: &Arc<Service>, param: Option<&str>) -> anyhow::R
 }
 
 fn launch(node: &Arc<Node>, from: &Arc<Service>, param: Option<&str>) -> anyhow::Result<Option<String>> {
-    match node.launch(required(param)?) {
+    let line = super::profile::attenuate(node, from.profile(), required(param)?)?;
+    match node.launch(&line) {
         Ok(handle) => Ok(Some(format_handle(handle))),
         Err(err) => {
             node.log(from.handle(), format!("{err:#}"));

@@ -11,6 +11,7 @@ pub mod message;
 pub(crate) mod monitor;
 mod names;
 pub mod node;
+pub mod profile;
 pub mod requests;
 mod scheduler;
 pub mod service;

@@ -10,6 +10,7 @@ use parking_lot::Mutex;
 
 use super::mailbox::Mailbox;
 use super::message::{Handle, Message};
+use super::profile::Profile;
 use super::requests::HeldRequests;
 
 /// What a runtime made of one message.
@@ -78,6 +79,8 @@ pub struct Service {
     message_log: parking_lot::Mutex<Option<BufWriter<File>>>,
     logging: AtomicBool,
     interrupter: std::sync::OnceLock<Arc<dyn Interrupter>>,
+    /// Set by the runtime before the first message (`trusted` when never set).
+    profile: std::sync::OnceLock<Arc<Profile>>,
 }
 
 impl Service {
@@ -93,7 +96,19 @@ impl Service {
             message_log: parking_lot::Mutex::new(None),
             logging: AtomicBool::new(false),
             interrupter: std::sync::OnceLock::new(),
+            profile: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The profile the service runs under (see `profile`).
+    #[inline]
+    pub fn profile(&self) -> &Arc<Profile> {
+        self.profile.get().unwrap_or_else(|| Profile::trusted_ref())
+    }
+
+    /// Sets the profile, once, before the service runs; false if it was already set.
+    pub(crate) fn set_profile(&self, profile: Arc<Profile>) -> bool {
+        self.profile.set(profile).is_ok()
     }
 
     /// A service with no runtime, for tests of the tables around it.

@@ -144,8 +144,13 @@ fn deliver(
         GuestDest::Name(ptr, len) => Dest::Name(memory::read_str(mem, ptr, len)?),
     };
     let session = session_arg(st, session)?;
-    // A `source` of 0 means the guest itself.
+    // A `source` of 0 means the guest itself; another one needs its profile's `redirect`.
     let source = if source == 0 { st.handle } else { source as Handle };
+    if source != st.handle && !st.service.profile().may_redirect() {
+        let profile = st.service.profile().name();
+        st.node.log(st.handle, format!("send refused: profile {profile} may not send as :{source:08x}"));
+        return Err(AbiError::Denied);
+    }
     let GuestState { node, service, requests, .. } = st;
     node.send(service, requests, source, dest, ptype, session, data)
         .map(|()| session)

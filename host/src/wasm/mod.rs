@@ -36,6 +36,7 @@ use anyhow::anyhow;
 
 use crate::config::Config;
 use crate::core::node::{Node, RuntimeFactory};
+use crate::core::profile::Profile;
 use crate::core::service::{Actor, Service};
 use disk::DiskCache;
 use engine::Engines;
@@ -147,7 +148,8 @@ impl WasmRuntime {
         }
     }
 
-    /// Builds the guest for a `wasm` launch line (`[--fuel=N] [--memlimit=BYTES] name args...`).
+    /// Builds the guest for a `wasm` launch line (`[--fuel=N] [--memlimit=BYTES] [--profile=NAME]
+    /// name args...`).
     pub fn launch(
         &self,
         node: &Arc<Node>,
@@ -170,6 +172,12 @@ impl WasmRuntime {
                 self.settings.patterns
             )
         })?;
+        // The profile is fixed before the guest runs any code (its start function included).
+        let profile_name = match spec.profile {
+            Some(name) => name.to_string(),
+            None => node.getenv("wasm_profile").unwrap_or_else(|| "guest".into()),
+        };
+        service.set_profile(Profile::named(node, &profile_name)?);
         let core = self.core(node)?;
         let warn = |w: String| node.log(service.handle(), w);
         let compiled = self.modules.get(&core.engines, core.disk.as_ref(), &path, &warn)?;
@@ -194,7 +202,10 @@ impl WasmRuntime {
                 name,
             ) && runtime.settings.find_module(name).is_some()
             {
-                let spec = LaunchSpec { fuel: None, memlimit: None, name, args: rest.trim_start() };
+                // The config's start service is the operator's own code: it runs trusted.
+                let start = node.getenv("start").unwrap_or_else(|| "main".into());
+                let profile = (start == name).then_some("trusted");
+                let spec = LaunchSpec { fuel: None, memlimit: None, profile, name, args: rest.trim_start() };
                 return runtime.launch_spec(node, service, &spec);
             }
             lua(node, service, args)

@@ -9,6 +9,7 @@
 //! | `wasm_pool` | 4096 | guests in the pooling allocator; more fall back to on-demand (dense memories); 0 = no pool |
 //! | `wasm_cache` | `$XDG_CACHE_HOME/skybox/wasm` | compiled-module cache directory; `off` for none |
 //! | `wasm_net` | (none) | guest modules granted the network, by name (`,` or space separated; `*`: all) |
+//! | `wasm_profile` | `guest` | the profile of a guest launched without `--profile` (see `core::profile`) |
 
 use std::path::{Path, PathBuf};
 
@@ -197,7 +198,7 @@ pub(crate) fn parse_memlimit(text: &str) -> anyhow::Result<usize> {
     Ok(n as usize)
 }
 
-/// One launch: `[--fuel=N] [--memlimit=BYTES] name args...`.
+/// One launch: `[--fuel=N] [--memlimit=BYTES] [--profile=NAME] name args...`.
 ///
 /// Invariant: `name` is not empty and does not start with `--`; `memlimit`, when given, is
 /// within `MIN_MEMLIMIT..=MAX_MEMLIMIT`. Borrows the launch line.
@@ -207,6 +208,8 @@ pub(crate) struct LaunchSpec<'a> {
     pub(crate) fuel: Option<u64>,
     /// Memory cap for this guest; `None` = the config's.
     pub(crate) memlimit: Option<usize>,
+    /// The guest's profile; `None` = the config's `wasm_profile`.
+    pub(crate) profile: Option<&'a str>,
     pub(crate) name: &'a str,
     /// What follows the name, as given (passed to `skybox_start`).
     pub(crate) args: &'a str,
@@ -215,7 +218,7 @@ pub(crate) struct LaunchSpec<'a> {
 impl<'a> LaunchSpec<'a> {
     pub(crate) fn parse(line: &'a str) -> anyhow::Result<LaunchSpec<'a>> {
         let mut rest = line.trim_start();
-        let mut spec = LaunchSpec { fuel: None, memlimit: None, name: "", args: "" };
+        let mut spec = LaunchSpec { fuel: None, memlimit: None, profile: None, name: "", args: "" };
         loop {
             let (word, after) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
             if word.is_empty() {
@@ -234,7 +237,10 @@ impl<'a> LaunchSpec<'a> {
                     spec.memlimit =
                         Some(parse_memlimit(v).with_context(|| format!("wasm: bad --memlimit '{v}'"))?)
                 }
-                _ => bail!("wasm: unknown option '{word}' (expected --fuel=N or --memlimit=BYTES)"),
+                Some(("profile", v)) if !v.is_empty() => spec.profile = Some(v),
+                _ => bail!(
+                    "wasm: unknown option '{word}' (expected --fuel=N, --memlimit=BYTES or --profile=NAME)"
+                ),
             }
             rest = after.trim_start();
         }
@@ -250,7 +256,13 @@ mod tests {
         let s = LaunchSpec::parse("--fuel=1e6 --memlimit=2M echo a  b").unwrap();
         assert_eq!(
             s,
-            LaunchSpec { fuel: Some(1_000_000), memlimit: Some(2 << 20), name: "echo", args: "a  b" }
+            LaunchSpec {
+                fuel: Some(1_000_000),
+                memlimit: Some(2 << 20),
+                profile: None,
+                name: "echo",
+                args: "a  b"
+            }
         );
         let s = LaunchSpec::parse("echo --fuel=5").unwrap();
         assert_eq!((s.fuel, s.name, s.args), (None, "echo", "--fuel=5"));
