@@ -4,7 +4,9 @@
 //! `lua` requests, `RESPONSE` and `ERROR` are in forward mode: they stay in the host as held
 //! messages, and the proxy passes the handles on. A request goes to the target as a new request
 //! of the proxy's (so the proxy sees the answer); the answer, RESPONSE or ERROR, goes back to the
-//! caller by handle. One-way messages are passed on with the original sender as their source.
+//! caller by handle. One-way messages are passed on with the original sender as their source,
+//! which needs a profile with `redirect=yes` (under the default `guest` profile they are
+//! refused: launch it with `--profile=trusted` or a profile of your own to relay them).
 //! Neither direction copies a payload through the guest's memory.
 //!
 //! Every request is its own task, so slow answers do not hold up other callers. If the target
