@@ -238,23 +238,35 @@ fn skynet_dir(test: &str) -> Option<PathBuf> {
     Some(dir)
 }
 
+/// The server node started by `start` serves the client's checks, dies with a call in
+/// progress (the call fails, later calls fail fast) and comes back on the same port (calls work
+/// again).
+fn checks_and_a_restart(start: impl Fn() -> Spawned, client: impl FnOnce() -> Spawned, expected: &[&str]) {
+    let mut server = start();
+    server.wait_line("SERVER READY", WAIT);
+    let mut client = client();
+    expect_checks(&mut client, expected);
+    client.wait_line("SLOW STARTED", WAIT);
+    std::thread::sleep(Duration::from_millis(300));
+    drop(server);
+    let slow = client.wait_line("SLOW ", WAIT);
+    assert!(slow.contains("SLOW FAILED"), "{slow}");
+    client.wait_line("CALLS FAILING", WAIT);
+    let mut server = start();
+    server.wait_line("SERVER READY", WAIT);
+    client.wait_line("CALLS OK AGAIN", WAIT);
+}
+
 #[test]
 fn a_skybox_node_calls_a_skynet_node() {
     let Some(skynet_dir) = skynet_dir("a_skybox_node_calls_a_skynet_node") else { return };
     let dir = scripts();
     let port = free_port();
-    let mut server = skynet(&skynet_dir, dir.path(), "server", port);
-    server.wait_line("SERVER READY", WAIT);
-    let mut client = skybox(dir.path(), "client", port, false);
-    expect_checks(&mut client, CHECKS);
-    client.wait_line("SLOW STARTED", WAIT);
-    std::thread::sleep(Duration::from_millis(300));
-    drop(server);
-    assert!(client.wait_line("SLOW ", WAIT).contains("SLOW FAILED"));
-    client.wait_line("CALLS FAILING", WAIT);
-    let mut server = skynet(&skynet_dir, dir.path(), "server", port);
-    server.wait_line("SERVER READY", WAIT);
-    client.wait_line("CALLS OK AGAIN", WAIT);
+    checks_and_a_restart(
+        || skynet(&skynet_dir, dir.path(), "server", port),
+        || skybox(dir.path(), "client", port, false),
+        CHECKS,
+    );
 }
 
 #[test]
@@ -262,16 +274,9 @@ fn a_skynet_node_calls_a_skybox_node() {
     let Some(skynet_dir) = skynet_dir("a_skynet_node_calls_a_skybox_node") else { return };
     let dir = scripts();
     let port = free_port();
-    let mut server = skybox(dir.path(), "server", port, false);
-    server.wait_line("SERVER READY", WAIT);
-    let mut client = skynet(&skynet_dir, dir.path(), "client", port);
-    expect_checks(&mut client, CHECKS);
-    client.wait_line("SLOW STARTED", WAIT);
-    std::thread::sleep(Duration::from_millis(300));
-    drop(server);
-    assert!(client.wait_line("SLOW ", WAIT).contains("SLOW FAILED"));
-    client.wait_line("CALLS FAILING", WAIT);
-    let mut server = skybox(dir.path(), "server", port, false);
-    server.wait_line("SERVER READY", WAIT);
-    client.wait_line("CALLS OK AGAIN", WAIT);
+    checks_and_a_restart(
+        || skybox(dir.path(), "server", port, false),
+        || skynet(&skynet_dir, dir.path(), "client", port),
+        CHECKS,
+    );
 }

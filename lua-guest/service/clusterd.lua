@@ -28,6 +28,12 @@ local node_sender = {}	-- node -> clustersender address
 local waiting = {}	-- node -> coroutines waiting for a reload to name it
 local command = {}
 
+local function wake_all(q)
+	for _, co in ipairs(q) do
+		skynet.wakeup(co)
+	end
+end
+
 local function split(address)
 	local host, port = address:match "^(.+):(%d+)$"
 	return host, tonumber(port)
@@ -76,18 +82,14 @@ local function load_config(t)
 			if q then
 				waiting[name] = nil
 				skynet.error(string.format("Cluster node [%s] resolved : %s", name, tostring(address)))
-				for _, co in ipairs(q) do
-					skynet.wakeup(co)
-				end
+				wake_all(q)
 			end
 		end
 	end
 	if options.nowaiting then
 		for name, q in pairs(waiting) do
 			waiting[name] = nil
-			for _, co in ipairs(q) do
-				skynet.wakeup(co)
-			end
+			wake_all(q)
 		end
 	end
 end

@@ -302,17 +302,8 @@ unsafe fn message_arg(
     arg: c_int,
     function: &str,
 ) -> Result<Vec<u8>, Failure> {
-    // SAFETY: reads stack slots of a live state; nothing raises.
-    unsafe {
-        match raw::string_at(state, arg) {
-            Some(bytes) => Ok(bytes.to_vec()),
-            None => {
-                let token = token_arg(state, arg, "Invalid request message")?;
-                let size = size_arg(state, arg + 1, function)?;
-                Ok(state_mut(ctx)?.buffers.take(token, Some(size))?)
-            }
-        }
-    }
+    // SAFETY: per `bytes_at`.
+    unsafe { bytes_at(state, ctx, arg, function, true) }
 }
 
 /// `packrequest(address, session, msg, sz)` / `packpush(...)`: the first frame, the next
@@ -394,14 +385,35 @@ unsafe fn bytes_of(
     arg: c_int,
     function: &str,
 ) -> Result<Vec<u8>, Failure> {
-    // SAFETY: reads stack slots of a live state; nothing raises.
+    // SAFETY: per `bytes_at`.
+    unsafe { bytes_at(state, ctx, arg, function, false) }
+}
+
+/// The bytes at `arg`: a string's (copied), or a message block's (the size at `arg + 1`),
+/// taken out of the buffers when `take`, else copied.
+///
+/// # Safety
+/// Reads stack slots of a live state; nothing raises.
+unsafe fn bytes_at(
+    state: *mut lua_State,
+    ctx: &VmCtx,
+    arg: c_int,
+    function: &str,
+    take: bool,
+) -> Result<Vec<u8>, Failure> {
+    // SAFETY: per the contract.
     unsafe {
         if let Some(bytes) = raw::string_at(state, arg) {
             return Ok(bytes.to_vec());
         }
-        let token = token_arg(state, arg, "need a message or a string")?;
+        let token = token_arg(state, arg, "Invalid request message")?;
         let size = size_arg(state, arg + 1, function)?;
-        Ok(state_mut(ctx)?.buffers.get(token, Some(size))?.to_vec())
+        let mut st = state_mut(ctx)?;
+        Ok(if take {
+            st.buffers.take(token, Some(size))?
+        } else {
+            st.buffers.get(token, Some(size))?.to_vec()
+        })
     }
 }
 

@@ -23,7 +23,7 @@ use mlua::{Lua, Table as LuaTable};
 use rustc_hash::FxHashMap;
 
 use super::raw;
-use super::socketdriver::{Failure, bad_argument, with_vm};
+use super::socketdriver::{Failure, bad_argument, own_userdata, set_functions, with_vm};
 use crate::core::node::Node;
 
 /// How deep a tree may nest (a cycle is refused by this).
@@ -156,11 +156,8 @@ unsafe extern "C-unwind" fn open(state: *mut lua_State) -> c_int {
             (c"__gc", release),
             (c"__close", release),
         ];
-        for (name, f) in metamethods {
-            ffi::lua_pushvalue(state, meta);
-            ffi::lua_pushcclosure(state, f, 1);
-            ffi::lua_setfield(state, meta, name.as_ptr());
-        }
+        ffi::lua_pushvalue(state, meta);
+        set_functions(state, meta, &metamethods, 1);
         let functions: [(&std::ffi::CStr, ffi::lua_CFunction); 7] = [
             (c"names", names),
             (c"new", new),
@@ -170,11 +167,8 @@ unsafe extern "C-unwind" fn open(state: *mut lua_State) -> c_int {
             (c"copy", copy),
             (c"next", next),
         ];
-        for (name, f) in functions {
-            ffi::lua_pushvalue(state, meta);
-            ffi::lua_pushcclosure(state, f, 1);
-            ffi::lua_setfield(state, table, name.as_ptr());
-        }
+        ffi::lua_pushvalue(state, meta);
+        set_functions(state, table, &functions, 1);
         ffi::lua_settop(state, table);
         1
     }
@@ -182,15 +176,8 @@ unsafe extern "C-unwind" fn open(state: *mut lua_State) -> c_int {
 
 /// The proxy at `arg` (its metatable is upvalue 1), or `None`.
 unsafe fn proxy_at(state: *mut lua_State, arg: c_int) -> Option<*mut Proxy> {
-    // SAFETY: reads a stack slot and pops what it pushed.
-    unsafe {
-        if ffi::lua_type(state, arg) != ffi::LUA_TUSERDATA || ffi::lua_getmetatable(state, arg) == 0 {
-            return None;
-        }
-        let ours = ffi::lua_rawequal(state, -1, ffi::lua_upvalueindex(1)) != 0;
-        ffi::lua_pop(state, 1);
-        ours.then(|| ffi::lua_touserdata(state, arg) as *mut Proxy)
-    }
+    // SAFETY: per `own_userdata`: every caller is a C closure over the proxies' metatable.
+    unsafe { own_userdata::<Proxy>(state, arg) }
 }
 
 unsafe extern "C-unwind" fn release(state: *mut lua_State) -> c_int {
