@@ -189,6 +189,10 @@ fn debug_console_from_outside_the_process() {
     assert!(list.has("\tsnlua debug_console 0"), "{}", list.text());
     assert!(list.has("\tsnlua main"), "{}", list.text());
 
+    // profile: the profile of every service (Lua services run trusted), or of one
+    assert!(c.ok("profile").has(&format!("{echo}\ttrusted")));
+    assert_eq!(c.ok(&format!("profile {echo}")).lines, ["trusted"]);
+
     // stat / mem / gc: one line per service
     let stat = c.ok("stat");
     let line = stat.lines.iter().find(|l| l.starts_with(&format!("{echo}\t"))).expect("echo's stat");

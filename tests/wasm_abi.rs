@@ -548,6 +548,8 @@ fn a_guest_under_the_default_profile_is_confined() {
     assert_eq!(command(&h, g, "GETENV", Some("owned"), SCRATCH, 64), ERR_NONE as i64, "SETENV did nothing");
     assert_eq!(h.node.resolve(".stolen"), None);
     // What it may do.
+    assert_eq!(command(&h, g, "PROFILE", None, SCRATCH, 64), 5);
+    assert_eq!(h.peek(g, SCRATCH, 5), b"guest");
     assert_eq!(command(&h, g, "REG", Some(".mine"), SCRATCH, 64), 5);
     assert_eq!(h.node.resolve(".mine"), Some(g));
     assert_eq!(command(&h, g, "GETENV", Some("wasm_pool"), SCRATCH, 64), 2);

@@ -220,6 +220,7 @@ local HELP = {
 	profactive = "profactive [on|off] : jemalloc heap profiling (never active here)",
 	shrtbl = "(skynet) not in skybox: no skynet.memory",
 	clearcache = "clearcache : empty the code cache of files loaded from disk",
+	profile = "profile [address] : the profile each service (or one) runs under",
 }
 
 function COMMAND.help()
@@ -228,6 +229,17 @@ end
 
 function COMMAND.list()
 	return skynet.call(".launcher", "lua", "LIST")
+end
+
+function COMMAND.profile(address)
+	if address then
+		return core.command("PROFILE", skynet.address(adjust_address(address))) or "no such service"
+	end
+	local list = {}
+	for addr in pairs(skynet.call(".launcher", "lua", "LIST")) do
+		list[addr] = core.command("PROFILE", addr)
+	end
+	return list
 end
 
 function COMMAND.stat(ti)

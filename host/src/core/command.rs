@@ -34,6 +34,7 @@ const COMMANDS: &[(&str, Command)] = &[
     ("LOGON", logon),
     ("LOGOFF", logoff),
     ("SIGNAL", signal),
+    ("PROFILE", profile),
 ];
 
 impl Node {
@@ -175,6 +176,15 @@ fn stat(node: &Arc<Node>, from: &Arc<Service>, param: Option<&str>) -> anyhow::R
 fn mqlen(node: &Arc<Node>, _: &Arc<Service>, param: Option<&str>) -> anyhow::Result<Option<String>> {
     let handle = node.resolve(required(param)?.trim());
     Ok(handle.and_then(|h| node.handles.grab(h)).map(|s| s.mqlen().to_string()))
+}
+
+/// skybox's: the profile of the service at `param` (the caller's own without one).
+fn profile(node: &Arc<Node>, from: &Arc<Service>, param: Option<&str>) -> anyhow::Result<Option<String>> {
+    let service = match param.map(str::trim).filter(|p| !p.is_empty()) {
+        None => Some(Arc::clone(from)),
+        Some(p) => node.resolve(p).and_then(|h| node.handles.grab(h)),
+    };
+    Ok(service.map(|s| s.profile().name().to_string()))
 }
 
 fn logon(node: &Arc<Node>, _: &Arc<Service>, param: Option<&str>) -> anyhow::Result<Option<String>> {

@@ -16,9 +16,11 @@ use anyhow::{anyhow, bail};
 use super::node::Node;
 
 /// The commands a confined guest may use by default: none reaches another service.
-const GUEST_COMMANDS: &[&str] = &["TIMEOUT", "REG", "QUERY", "EXIT", "GETENV", "STARTTIME", "STAT", "MQLEN"];
+const GUEST_COMMANDS: &[&str] =
+    &["TIMEOUT", "REG", "QUERY", "EXIT", "GETENV", "STARTTIME", "STAT", "MQLEN", "PROFILE"];
 
-/// Every command a profile may name (skynet's, as `command.rs` runs them).
+/// Every command a profile may name (skynet's and skybox's `PROFILE`, as `command.rs` runs
+/// them).
 const ALL_COMMANDS: &[&str] = &[
     "TIMEOUT",
     "REG",
@@ -37,6 +39,7 @@ const ALL_COMMANDS: &[&str] = &[
     "LOGON",
     "LOGOFF",
     "SIGNAL",
+    "PROFILE",
 ];
 
 /// A set of commands, one bit per entry of [`ALL_COMMANDS`].
