@@ -38,4 +38,24 @@ t.test("with a harbor, a call to an unbound global name waits for the binding", 
 	t.eq(answer, "late")
 end)
 
+t.test("skynet.harbor: global names, queryname waits for one, no other harbor", function()
+	local harbor = require "skynet.harbor"
+	harbor.globalname("HARBOR_SELF")
+	t.eq(harbor.queryname "HARBOR_SELF", skynet.self())
+	local got
+	skynet.fork(function()
+		got = harbor.queryname "HARBOR_LATER"
+	end)
+	skynet.sleep(3)
+	t.eq(got, nil, "not registered yet")
+	local other = skynet.newservice("echo_svc")
+	harbor.globalname("HARBOR_LATER", other)
+	t.ok(t.wait_until(function() return got ~= nil end))
+	t.eq(got, other)
+	t.eq(skynet.call("HARBOR_LATER", "lua", "echo", "hi"), "hi")
+	harbor.link(1)
+	t.raises(function() harbor.connect(2) end, "no other harbor")
+	t.raises(function() harbor.globalname(".local") end, "global name")
+end)
+
 skynet.start(function() t.run() end)
