@@ -570,9 +570,10 @@ fn launches_are_attenuated() {
     let h = Harness::new(
         "attenuate",
         &[
-            ("profile_launcher", "commands=TIMEOUT,EXIT,REG launch=yes"),
+            ("profile_launcher", "commands=TIMEOUT,EXIT,REG,SETENV launch=yes"),
             ("profile_leaf", "commands=EXIT"),
             ("profile_killer", "commands=KILL"),
+            ("profile_mute", "commands=TIMEOUT"),
         ],
     );
     h.guest("abi", &abi_guest());
@@ -590,10 +591,21 @@ fn launches_are_attenuated() {
         ("wasm --profile=trusted abi", "stronger profile trusted"),
         ("snlua bootstrap", "wasm guests only"),
         ("wasm --profile=nosuch abi", "no profile 'nosuch'"),
+        ("wasm --profile=leaf --profile=trusted abi", "may not pass launch options"),
+        ("wasm --profile=trusted --profile=leaf abi", "stronger profile trusted"),
     ] {
         assert_eq!(command(&h, g, "LAUNCH", Some(line), SCRATCH, 64), ERR_COMMAND as i64, "{line}");
         h.wait_log(why);
     }
     assert_eq!(h.node.handles.live(), live);
     assert!(h.launch("wasm --profile=nosuch abi").is_err(), "from the host too");
+    // SETENV cannot define what later launches run under.
+    for key in ["wasm_profile trusted", "profile_guest commands=KILL", "start abi"] {
+        assert_eq!(command(&h, g, "SETENV", Some(key), SCRATCH, 64), ERR_COMMAND as i64, "{key}");
+    }
+    h.wait_log("decides profiles: only a trusted service sets it");
+    assert_eq!(command(&h, g, "SETENV", Some("harmless 1"), SCRATCH, 64), ERR_NONE as i64);
+    // A guest always may end itself, whatever its profile.
+    let mute = h.launch("wasm --profile=mute abi exit").unwrap();
+    h.wait_dead(mute);
 }

@@ -120,9 +120,12 @@ fn getenv(node: &Arc<Node>, _: &Arc<Service>, param: Option<&str>) -> anyhow::Re
     Ok(node.getenv(required(param)?))
 }
 
-fn setenv(node: &Arc<Node>, _: &Arc<Service>, param: Option<&str>) -> anyhow::Result<Option<String>> {
+fn setenv(node: &Arc<Node>, from: &Arc<Service>, param: Option<&str>) -> anyhow::Result<Option<String>> {
     let p = required(param)?;
     let (key, value) = p.split_once(' ').unwrap_or((p, ""));
+    if !from.profile().is_trusted() && super::profile::guards_launches(key) {
+        bail!("the key {key} decides profiles: only a trusted service sets it");
+    }
     let mut env = node.env.write();
     if env.contains_key(key) {
         bail!("the key {key} is already set");

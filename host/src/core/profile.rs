@@ -186,6 +186,11 @@ impl Profile {
     }
 }
 
+/// Config keys only a trusted service may set (`SETENV`): they decide later launches' profiles.
+pub(crate) fn guards_launches(key: &str) -> bool {
+    key.starts_with("profile_") || key == "wasm_profile" || key == "start"
+}
+
 /// The launch line a service under `launcher` may use for `line`, with the child's profile made
 /// explicit (`wasm --profile=NAME ...`): a trusted launcher's line is unchanged; anyone else may
 /// launch only wasm guests, under its own profile or a named one within it.
@@ -213,6 +218,10 @@ pub(crate) fn attenuate(node: &Node, launcher: &Profile, line: &str) -> anyhow::
         }
         None => (launcher.name.to_string(), args),
     };
+    // Every other option (a second --profile, --fuel, --memlimit) is the operator's.
+    if rest.starts_with("--") {
+        bail!("profile {} may not pass launch options ({rest})", launcher.name);
+    }
     Ok(format!("wasm --profile={child} {rest}"))
 }
 

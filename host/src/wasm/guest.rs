@@ -375,7 +375,9 @@ impl WasmGuest {
     /// `exit` was called: the service goes away after this message (as skynet's EXIT).
     fn exit(&mut self) {
         self.dead = true;
+        // Not through the EXIT command: a guest may always end itself, whatever its profile.
         let st = self.store.data();
-        let _ = st.node.command(&st.service, "EXIT", None);
+        st.node.log(st.handle, "KILL self".into());
+        st.node.kill(st.handle);
     }
 }
