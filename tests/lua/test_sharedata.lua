@@ -8,13 +8,14 @@ local t = require "testlib"
 
 t.test("values, subtables, #, pairs and ipairs read as the table", function()
 	sharedata.new("basic", {
-		n = 1, f = 2.5, s = "str", yes = true, no = false,
+		n = 1, f = 2.5, one_f = 1.0, s = "str", yes = true, no = false,
 		list = { "a", "b", "c" }, [10] = "ten", [2.5] = "float key", [true] = "bool key",
 		nested = { deeper = { deepest = "here" } },
 	})
 	local p = sharedata.query "basic"
 	t.eq(p.n, 1)
 	t.eq(p.f, 2.5)
+	t.eq(math.type(p.one_f), "float", "1.0 stays a float")
 	t.eq(p.s, "str")
 	t.eq(p.yes, true)
 	t.eq(p.no, false)
@@ -35,7 +36,7 @@ t.test("values, subtables, #, pairs and ipairs read as the table", function()
 		keys = keys + 1
 		t.ok(v ~= nil, tostring(k))
 	end
-	t.eq(keys, 10)
+	t.eq(keys, 11)
 	t.eq(sharedata.deepcopy("basic", "nested"), { deeper = { deepest = "here" } })
 	t.eq(sharedata.deepcopy("basic", "s"), "str")
 	t.raises(function() p.n = 2 end, "read%-only")
@@ -78,6 +79,18 @@ t.test("bad values and names are errors, and change nothing", function()
 	local cyclic = {}
 	cyclic.self = cyclic
 	t.raises(function() sharedata.new("bad", cyclic) end, "too deep")
+	-- one small table shared at every level (2^40 paths): one shared subtree per table
+	local wide = { leaf = 1 }
+	for _ = 1, 40 do
+		wide = { a = wide, b = wide }
+	end
+	sharedata.new("wide", wide)
+	local w = sharedata.query "wide"
+	for _ = 1, 40 do
+		w = w.b
+	end
+	t.eq(w.leaf, 1)
+	sharedata.delete "wide"
 	t.raises(function() sharedata.query "bad" end, "does not exist")
 	t.raises(function() sharedata.update("nothing", {}) end, "does not exist")
 	t.raises(function() sharedata.delete "nothing" end, "does not exist")

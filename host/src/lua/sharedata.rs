@@ -28,6 +28,15 @@ use crate::core::node::Node;
 
 /// How deep a tree may nest (a cycle is refused by this).
 const MAX_DEPTH: usize = 64;
+/// How many entries one published tree may hold.
+const MAX_ENTRIES: usize = 1 << 22;
+
+/// What building one tree keeps: the entries it may still add, and the tables converted so far
+/// (a table reached twice in the Lua value is one shared subtree, converted once).
+struct Build {
+    budget: usize,
+    done: FxHashMap<*const std::ffi::c_void, Arc<Tree>>,
+}
 
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 enum Key {
@@ -216,8 +225,14 @@ unsafe fn key_at(state: *mut lua_State, arg: c_int) -> Option<Key> {
     }
 }
 
-/// Converts the Lua table at `arg` into a tree.
-unsafe fn tree_of(state: *mut lua_State, arg: c_int, depth: usize) -> Result<Tree, Failure> {
+/// Converts the Lua table at `arg` into a tree (no Lua call here raises, so the Rust values
+/// live across them safely).
+unsafe fn tree_of(
+    state: *mut lua_State,
+    arg: c_int,
+    depth: usize,
+    build: &mut Build,
+) -> Result<Tree, Failure> {
     // SAFETY: `lua_next` over a table with raw keys, type checks and reads of numbers, booleans
     // and strings do not raise; the stack grows by two per level (checked).
     unsafe {
@@ -231,6 +246,11 @@ unsafe fn tree_of(state: *mut lua_State, arg: c_int, depth: usize) -> Result<Tre
         let mut tree = Tree::default();
         ffi::lua_pushnil(state);
         while ffi::lua_next(state, arg) != 0 {
+            if build.budget == 0 {
+                ffi::lua_pop(state, 2);
+                return Err(Failure::Static("sharedata: the table has too many entries"));
+            }
+            build.budget -= 1;
             let Some(key) = key_at(state, -2) else {
                 let kind = raw::type_name(state, -2);
                 ffi::lua_pop(state, 2);
@@ -240,18 +260,28 @@ unsafe fn tree_of(state: *mut lua_State, arg: c_int, depth: usize) -> Result<Tre
             };
             let value = match ffi::lua_type(state, -1) {
                 ffi::LUA_TBOOLEAN => Value::Bool(ffi::lua_toboolean(state, -1) != 0),
-                ffi::LUA_TNUMBER => match key_at(state, -1) {
-                    Some(Key::Int(i)) => Value::Int(i),
-                    _ => Value::Float(ffi::lua_tonumberx(state, -1, std::ptr::null_mut())),
-                },
+                ffi::LUA_TNUMBER if ffi::lua_isinteger(state, -1) != 0 => {
+                    Value::Int(ffi::lua_tointegerx(state, -1, std::ptr::null_mut()))
+                }
+                ffi::LUA_TNUMBER => Value::Float(ffi::lua_tonumberx(state, -1, std::ptr::null_mut())),
                 ffi::LUA_TSTRING => Value::Str(raw::string_at(state, -1).unwrap_or_default().into()),
-                ffi::LUA_TTABLE => match tree_of(state, -1, depth + 1) {
-                    Ok(t) => Value::Table(Arc::new(t)),
-                    Err(e) => {
-                        ffi::lua_pop(state, 2);
-                        return Err(e);
+                ffi::LUA_TTABLE => {
+                    let id = ffi::lua_topointer(state, -1);
+                    match build.done.get(&id) {
+                        Some(t) => Value::Table(Arc::clone(t)),
+                        None => match tree_of(state, -1, depth + 1, build) {
+                            Ok(t) => {
+                                let t = Arc::new(t);
+                                build.done.insert(id, Arc::clone(&t));
+                                Value::Table(t)
+                            }
+                            Err(e) => {
+                                ffi::lua_pop(state, 2);
+                                return Err(e);
+                            }
+                        },
                     }
-                },
+                }
                 _ => {
                     let kind = raw::type_name(state, -1);
                     ffi::lua_pop(state, 2);
@@ -286,7 +316,9 @@ unsafe fn publish(state: *mut lua_State, fresh: bool) -> c_int {
             if ffi::lua_type(state, 2) != ffi::LUA_TTABLE {
                 return Err(bad_argument(state, 2, function, "table"));
             }
-            let tree = Arc::new(tree_of(state, 2, 0)?);
+            let mut build = Build { budget: MAX_ENTRIES, done: FxHashMap::default() };
+            let tree = Arc::new(tree_of(state, 2, 0, &mut build)?);
+            drop(build);
             with_names(&ctx.node, |names| match (names.get(name), fresh) {
                 (Some(_), true) => Err(name_error(name, "exists")),
                 (None, false) => Err(name_error(name, "does not exist")),
@@ -358,41 +390,47 @@ unsafe extern "C-unwind" fn names(state: *mut lua_State) -> c_int {
     }
 }
 
-/// Pushes a new proxy (metatable: upvalue 1) with an empty child cache as its user value.
+/// Pushes a new proxy (with the metatable at `meta` and an empty child cache as its user
+/// value) and fills it with `proxy()` once every allocation is done.
 ///
 /// # Safety
-/// Runs in a C closure over the proxies' metatable; the caller owns nothing with a destructor
-/// (allocations may raise; `proxy` moves into Lua memory before the next one).
-unsafe fn push_proxy(state: *mut lua_State, proxy: impl FnOnce() -> Proxy) {
-    // SAFETY: per the contract: the userdata is allocated before the value is made, and has its
-    // metatable (its finalizer) before the cache table is allocated.
+/// `meta` is the proxies' metatable (an absolute or pseudo index); the caller owns nothing with
+/// a destructor (allocations may raise); `proxy` runs no Lua code.
+unsafe fn push_proxy(state: *mut lua_State, meta: c_int, proxy: impl FnOnce() -> Proxy) {
+    // SAFETY: per the contract: the userdata holds an empty value (and has its finalizer)
+    // before anything else is allocated; the real value is made after the last allocation.
     unsafe {
         let slot = ffi::lua_newuserdatauv(state, size_of::<Proxy>(), 1) as *mut Proxy;
-        slot.write(proxy());
-        ffi::lua_pushvalue(state, ffi::lua_upvalueindex(1));
+        slot.write(Proxy::default());
+        ffi::lua_pushvalue(state, meta);
         ffi::lua_setmetatable(state, -2);
         ffi::lua_createtable(state, 0, 0);
         ffi::lua_setiuservalue(state, -2, 1);
+        *slot = proxy();
     }
 }
 
 /// `query(name)`: a proxy of the name's tree, or nil.
 unsafe extern "C-unwind" fn query(state: *mut lua_State) -> c_int {
-    // SAFETY: called by Lua as a C closure over the proxies' metatable; the slot moves into the
-    // proxy by `push_proxy`.
+    // SAFETY: called by Lua as a C closure over the proxies' metatable; `push_proxy` fills the
+    // proxy after its allocations.
     unsafe {
         with_vm(state, |ctx| {
             let Some(name) = raw::string_at(state, 1) else {
                 return Err(bad_argument(state, 1, "query", "string"));
             };
-            let Some(slot) = with_names(&ctx.node, |names| names.get(name).cloned()) else {
+            if !with_names(&ctx.node, |names| names.contains_key(name)) {
                 ffi::lua_pushnil(state);
                 return Ok(1);
-            };
-            let seen = slot.version.load(Ordering::Acquire);
-            let tree = slot.current();
-            let mut proxy = Some(Proxy { slot: Some(slot), path: Vec::new(), seen, tree });
-            push_proxy(state, || proxy.take().unwrap_or_default());
+            }
+            // The slot is taken after the userdata exists (a raise owns nothing); deleted
+            // meanwhile, the proxy reads as empty.
+            push_proxy(state, ffi::lua_upvalueindex(1), || {
+                let slot = with_names(&ctx.node, |names| names.get(name).cloned());
+                let seen = slot.as_ref().map_or(0, |s| s.version.load(Ordering::Acquire));
+                let tree = slot.as_ref().and_then(|s| s.current());
+                Proxy { slot, path: Vec::new(), seen, tree }
+            });
             Ok(1)
         })
     }
@@ -402,10 +440,9 @@ unsafe extern "C-unwind" fn query(state: *mut lua_State) -> c_int {
 /// version and kept in the proxy's cache).
 ///
 /// # Safety
-/// Runs in a C closure over the proxies' metatable with the proxy at `arg`; `value` is borrowed
-/// from the proxy's tree (kept alive by the proxy on the stack), nothing here owns a destructor
-/// where Lua may raise.
-unsafe fn push_value(state: *mut lua_State, arg: c_int, proxy: *mut Proxy, key: &Key, value: &Value) {
+/// Runs protected (see [`push_entry`]) with the proxy at `arg` and the proxies' metatable at
+/// `meta`; `key` and `value` are borrowed from a tree the caller holds.
+unsafe fn push_value(state: *mut lua_State, arg: c_int, meta: c_int, key: &Key, value: &Value) {
     // SAFETY: per the contract.
     unsafe {
         match value {
@@ -424,12 +461,12 @@ unsafe fn push_value(state: *mut lua_State, arg: c_int, proxy: *mut Proxy, key: 
                     return;
                 }
                 ffi::lua_pop(state, 1);
-                let child = child as *const Arc<Tree>;
-                push_proxy(state, || {
-                    let p = &*proxy;
+                push_proxy(state, meta, || {
+                    // Read after the allocations: a finalizer may have emptied the parent.
+                    let p = &*(ffi::lua_touserdata(state, arg) as *const Proxy);
                     let mut path = p.path.clone();
                     path.push(key.clone());
-                    Proxy { slot: p.slot.clone(), path, seen: p.seen, tree: Some(Arc::clone(&*child)) }
+                    Proxy { slot: p.slot.clone(), path, seen: p.seen, tree: Some(Arc::clone(child)) }
                 });
                 push_key(state, key);
                 ffi::lua_pushvalue(state, -2);
@@ -437,6 +474,34 @@ unsafe fn push_value(state: *mut lua_State, arg: c_int, proxy: *mut Proxy, key: 
                 ffi::lua_replace(state, cache);
             }
         }
+    }
+}
+
+/// Pushes entry `i` of `tree` (its key first when `with_key`) for the proxy at 1, in a
+/// protected call: an allocation may run a finalizer that drops the proxy's own tree, so the
+/// entry is read from `tree`, held here until the pushes are done. Returns how many it pushed.
+///
+/// # Safety
+/// Runs in a C closure over the proxies' metatable with the proxy at 1.
+unsafe fn push_entry(state: *mut lua_State, tree: Arc<Tree>, i: usize, with_key: bool) -> c_int {
+    // SAFETY: per the contract; the proxy and the metatable are the protected call's arguments.
+    unsafe {
+        let n = if with_key { 2 } else { 1 };
+        ffi::lua_pushvalue(state, 1);
+        ffi::lua_pushvalue(state, ffi::lua_upvalueindex(1));
+        let status = raw::protect(state, 2, n, &mut |state| {
+            let (key, value) = &tree.entries[i];
+            if with_key {
+                push_key(state, key);
+            }
+            push_value(state, 1, 2, key, value);
+            n
+        });
+        drop(tree);
+        if status != ffi::LUA_OK {
+            raw::raise_top(state);
+        }
+        n
     }
 }
 
@@ -480,17 +545,13 @@ unsafe extern "C-unwind" fn index(state: *mut lua_State) -> c_int {
                 ffi::lua_pushnil(state);
                 return Ok(1);
             };
-            let found = (*proxy).tree.as_ref().and_then(|t| t.index.get(&key).copied());
+            let found = (*proxy).tree.as_ref().and_then(|t| Some((Arc::clone(t), *t.index.get(&key)?)));
             drop(key);
-            let Some(i) = found else {
+            let Some((tree, i)) = found else {
                 ffi::lua_pushnil(state);
                 return Ok(1);
             };
-            // The proxy (on the stack) keeps its tree alive while the value is pushed.
-            let tree: &Tree = &*Arc::as_ptr((*proxy).tree.as_ref().expect("found in it"));
-            let (key, value) = &tree.entries[i];
-            push_value(state, 1, proxy, key, value);
-            Ok(1)
+            Ok(push_entry(state, tree, i, false))
         })
     }
 }
@@ -521,18 +582,11 @@ unsafe extern "C-unwind" fn next(state: *mut lua_State) -> c_int {
             let Some(position) = position else {
                 return Err(Failure::Static("sharedata: invalid key to 'next'"));
             };
-            let Some(tree) = (*proxy).tree.as_ref() else {
+            let Some(tree) = (*proxy).tree.clone().filter(|t| position < t.entries.len()) else {
                 ffi::lua_pushnil(state);
                 return Ok(1);
             };
-            let tree: &Tree = &*Arc::as_ptr(tree);
-            let Some((key, value)) = tree.entries.get(position) else {
-                ffi::lua_pushnil(state);
-                return Ok(1);
-            };
-            push_key(state, key);
-            push_value(state, 1, proxy, key, value);
-            Ok(2)
+            Ok(push_entry(state, tree, position, true))
         })
     }
 }
@@ -587,15 +641,16 @@ unsafe extern "C-unwind" fn copy(state: *mut lua_State) -> c_int {
     unsafe {
         with_vm(state, |_| {
             let proxy = refreshed(state, "copy")?;
-            let Some(tree) = (*proxy).tree.as_ref() else {
+            let Some(tree) = (*proxy).tree.clone() else {
                 ffi::lua_pushnil(state);
                 return Ok(1);
             };
-            let tree: *const Tree = &**tree;
+            // Held here: a finalizer run by the copy's allocations may drop the proxy's tree.
             let status = raw::protect(state, 0, 1, &mut |state| {
-                push_copy(state, &*tree, 0);
+                push_copy(state, &tree, 0);
                 1
             });
+            drop(tree);
             if status != ffi::LUA_OK {
                 raw::raise_top(state);
             }
