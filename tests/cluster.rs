@@ -191,39 +191,29 @@ fn two_skybox_nodes_call_each_other_and_survive_faults() {
     let guests = support::have_guests("two_skybox_nodes (guest checks)", &["echo", "proxy"]);
     let dir = scripts();
     let port = free_port();
-    let mut server = skybox(dir.path(), "server", port, guests);
-    server.wait_line("SERVER READY", WAIT);
-    let mut client = skybox(dir.path(), "client", port, guests);
     let mut expected = CHECKS.to_vec();
     if guests {
         expected.extend(["guest_serves", "guest_calls"]);
     }
-    expect_checks(&mut client, &expected);
-
-    // Garbage, a request of an unknown kind, a part nobody announced, 4 GiB announced, a peer
-    // gone mid-frame: each connection is closed, the node keeps serving.
-    closed_after(port, &[0, 3, 0x99, 1, 2]);
-    closed_after(port, &[0, 6, 2, 9, 0, 0, 0, b'x']);
-    closed_after(port, &[0, 13, 1, 7, 0, 0, 0, 5, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]);
-    {
-        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        s.write_all(&[0x40, 0, 0, 1, 2]).unwrap();
-    }
-    still_serves(port);
-    slow_reader_is_cut_off(port, &mut server);
-    still_serves(port);
-
-    // The server dies with a call in progress: the call fails, later calls fail fast, and all
-    // work again once it is back on the same port.
-    client.wait_line("SLOW STARTED", WAIT);
-    std::thread::sleep(Duration::from_millis(300));
-    drop(server);
-    let slow = client.wait_line("SLOW ", WAIT);
-    assert!(slow.contains("SLOW FAILED"), "{slow}");
-    client.wait_line("CALLS FAILING", WAIT);
-    let mut server = skybox(dir.path(), "server", port, guests);
-    server.wait_line("SERVER READY", WAIT);
-    client.wait_line("CALLS OK AGAIN", WAIT);
+    checks_and_a_restart(
+        || skybox(dir.path(), "server", port, guests),
+        || skybox(dir.path(), "client", port, guests),
+        &expected,
+        |server| {
+            // Garbage, a request of an unknown kind, a part nobody announced, 4 GiB announced,
+            // a peer gone mid-frame: each connection is closed, the node keeps serving.
+            closed_after(port, &[0, 3, 0x99, 1, 2]);
+            closed_after(port, &[0, 6, 2, 9, 0, 0, 0, b'x']);
+            closed_after(port, &[0, 13, 1, 7, 0, 0, 0, 5, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]);
+            {
+                let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+                s.write_all(&[0x40, 0, 0, 1, 2]).unwrap();
+            }
+            still_serves(port);
+            slow_reader_is_cut_off(port, server);
+            still_serves(port);
+        },
+    );
 }
 
 fn skynet_dir(test: &str) -> Option<PathBuf> {
@@ -238,14 +228,20 @@ fn skynet_dir(test: &str) -> Option<PathBuf> {
     Some(dir)
 }
 
-/// The server node started by `start` serves the client's checks, dies with a call in
-/// progress (the call fails, later calls fail fast) and comes back on the same port (calls work
-/// again).
-fn checks_and_a_restart(start: impl Fn() -> Spawned, client: impl FnOnce() -> Spawned, expected: &[&str]) {
+/// The server node started by `start` serves the client's checks, goes through `faults`, dies
+/// with a call in progress (the call fails, later calls fail fast) and comes back on the same
+/// port (calls work again).
+fn checks_and_a_restart(
+    start: impl Fn() -> Spawned,
+    client: impl FnOnce() -> Spawned,
+    expected: &[&str],
+    faults: impl FnOnce(&mut Spawned),
+) {
     let mut server = start();
     server.wait_line("SERVER READY", WAIT);
     let mut client = client();
     expect_checks(&mut client, expected);
+    faults(&mut server);
     client.wait_line("SLOW STARTED", WAIT);
     std::thread::sleep(Duration::from_millis(300));
     drop(server);
@@ -266,6 +262,7 @@ fn a_skybox_node_calls_a_skynet_node() {
         || skynet(&skynet_dir, dir.path(), "server", port),
         || skybox(dir.path(), "client", port, false),
         CHECKS,
+        |_| {},
     );
 }
 
@@ -278,5 +275,6 @@ fn a_skynet_node_calls_a_skybox_node() {
         || skybox(dir.path(), "server", port, false),
         || skynet(&skynet_dir, dir.path(), "client", port),
         CHECKS,
+        |_| {},
     );
 }

@@ -12,15 +12,88 @@ use mlua::LightUserData;
 
 const _: () = assert!(usize::BITS == 64, "tokens pack a 32-bit generation and a 32-bit slot");
 
-#[derive(Default)]
-pub(crate) struct Buffers {
-    slots: Vec<Slot>,
+/// Values named by tokens: a token is a slot and the slot's generation, so a token that is
+/// unknown, already taken or forged names nothing. Also the table of `skynet.stm`'s references.
+pub(crate) struct Tokens<T> {
+    slots: Vec<Slot<T>>,
     free: Vec<u32>,
 }
 
-struct Slot {
+struct Slot<T> {
     generation: u32,
-    data: Option<Vec<u8>>,
+    value: Option<T>,
+}
+
+impl<T> Tokens<T> {
+    pub(crate) const fn new() -> Tokens<T> {
+        Tokens { slots: Vec::new(), free: Vec::new() }
+    }
+
+    /// Takes ownership of `value` and returns its token (never 0).
+    pub(crate) fn insert(&mut self, value: T) -> usize {
+        let index = match self.free.pop() {
+            Some(index) => {
+                self.slots[index as usize].value = Some(value);
+                index
+            }
+            None => {
+                self.slots.push(Slot { generation: 1, value: Some(value) });
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let generation = self.slots[index as usize].generation;
+        ((generation as usize) << 32) | (index as usize + 1)
+    }
+
+    /// The slot of a live `token`.
+    fn locate(&self, token: usize) -> Option<usize> {
+        let index = (token & 0xffff_ffff).wrapping_sub(1);
+        let generation = (token >> 32) as u32;
+        match self.slots.get(index) {
+            Some(slot) if slot.generation == generation && slot.value.is_some() => Some(index),
+            _ => None,
+        }
+    }
+
+    /// The value behind `token`.
+    pub(crate) fn get(&self, token: usize) -> Option<&T> {
+        self.slots[self.locate(token)?].value.as_ref()
+    }
+
+    /// Removes the value behind `token`; the token names nothing from now on.
+    pub(crate) fn take(&mut self, token: usize) -> Option<T> {
+        self.take_if(token, |_| Ok::<(), ()>(())).ok()
+    }
+
+    /// As `take`, unless `check` refuses the value (it stays then); `Err(None)` for a token
+    /// that names nothing.
+    pub(crate) fn take_if<E>(
+        &mut self,
+        token: usize,
+        check: impl FnOnce(&T) -> Result<(), E>,
+    ) -> Result<T, Option<E>> {
+        let index = self.locate(token).ok_or(None)?;
+        let slot = &mut self.slots[index];
+        check(slot.value.as_ref().expect("located")).map_err(Some)?;
+        slot.generation = slot.generation.wrapping_add(1).max(1);
+        self.free.push(index as u32);
+        Ok(slot.value.take().expect("located"))
+    }
+
+    /// Live values (for leak checks).
+    #[cfg(test)]
+    pub(crate) fn live(&self) -> usize {
+        self.slots.len() - self.free.len()
+    }
+}
+
+/// The message buffers of one VM.
+pub(crate) struct Buffers(Tokens<Vec<u8>>);
+
+impl Default for Buffers {
+    fn default() -> Self {
+        Buffers(Tokens::new())
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -45,35 +118,12 @@ impl std::fmt::Display for BufferError {
 impl Buffers {
     /// Takes ownership of `data` and returns its token.
     pub(crate) fn insert(&mut self, data: Vec<u8>) -> LightUserData {
-        let index = match self.free.pop() {
-            Some(index) => {
-                self.slots[index as usize].data = Some(data);
-                index
-            }
-            None => {
-                self.slots.push(Slot { generation: 1, data: Some(data) });
-                (self.slots.len() - 1) as u32
-            }
-        };
-        let generation = self.slots[index as usize].generation;
-        let token = ((generation as usize) << 32) | (index as usize + 1);
-        LightUserData(token as *mut c_void)
-    }
-
-    fn locate(&self, token: LightUserData) -> Result<usize, BufferError> {
-        let raw = token.0 as usize;
-        let index = (raw & 0xffff_ffff).wrapping_sub(1);
-        let generation = (raw >> 32) as u32;
-        match self.slots.get(index) {
-            Some(slot) if slot.generation == generation && slot.data.is_some() => Ok(index),
-            _ => Err(BufferError::Unknown),
-        }
+        LightUserData(std::ptr::without_provenance_mut::<c_void>(self.0.insert(data)))
     }
 
     /// The bytes behind `token`, the first `size` of them when given.
     pub(crate) fn get(&self, token: LightUserData, size: Option<usize>) -> Result<&[u8], BufferError> {
-        let index = self.locate(token)?;
-        let data = self.slots[index].data.as_deref().unwrap_or_default();
+        let data = self.0.get(token.0 as usize).ok_or(BufferError::Unknown)?;
         match size {
             None => Ok(data),
             Some(given) if given <= data.len() => Ok(&data[..given]),
@@ -83,17 +133,12 @@ impl Buffers {
 
     /// Removes the buffer behind `token` (truncated to `size` when given) and returns it.
     pub(crate) fn take(&mut self, token: LightUserData, size: Option<usize>) -> Result<Vec<u8>, BufferError> {
-        let index = self.locate(token)?;
-        let len = self.slots[index].data.as_ref().map_or(0, Vec::len);
-        if let Some(given) = size
-            && given > len
-        {
-            return Err(BufferError::Size { given, len });
-        }
-        let slot = &mut self.slots[index];
-        let mut data = slot.data.take().unwrap_or_default();
-        slot.generation = slot.generation.wrapping_add(1).max(1);
-        self.free.push(index as u32);
+        let fits = |data: &Vec<u8>| match size {
+            Some(given) if given > data.len() => Err(BufferError::Size { given, len: data.len() }),
+            _ => Ok(()),
+        };
+        let mut data =
+            self.0.take_if(token.0 as usize, fits).map_err(|e| e.unwrap_or(BufferError::Unknown))?;
         if let Some(given) = size {
             data.truncate(given);
         }
@@ -103,7 +148,7 @@ impl Buffers {
     /// Live buffers (for leak checks).
     #[cfg(test)]
     pub(crate) fn live(&self) -> usize {
-        self.slots.len() - self.free.len()
+        self.0.live()
     }
 }
 

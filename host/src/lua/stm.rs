@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use mlua::ffi::{self, lua_State};
 use mlua::{Lua, Table};
 
+use super::buffers::Tokens;
 use super::native::VmCtx;
 use super::raw;
 use super::socketdriver::{
@@ -55,40 +56,10 @@ struct Reader {
     last: Option<Arc<[u8]>>,
 }
 
-/// References made by `copy` and not yet taken by `newcopy`, named by slot and generation.
-struct Copies {
-    slots: Vec<(u32, Option<Arc<Object>>)>,
-    free: Vec<u32>,
-}
+/// References made by `copy` and not yet taken by `newcopy`.
+static COPIES: Mutex<Tokens<Arc<Object>>> = Mutex::new(Tokens::new());
 
-static COPIES: Mutex<Copies> = Mutex::new(Copies { slots: Vec::new(), free: Vec::new() });
-
-impl Copies {
-    fn insert(&mut self, object: Arc<Object>) -> usize {
-        let index = match self.free.pop() {
-            Some(i) => i as usize,
-            None => {
-                self.slots.push((0, None));
-                self.slots.len() - 1
-            }
-        };
-        let slot = &mut self.slots[index];
-        slot.0 = slot.0.wrapping_add(1).max(1);
-        slot.1 = Some(object);
-        ((slot.0 as usize) << 32) | (index + 1)
-    }
-
-    fn take(&mut self, name: usize) -> Option<Arc<Object>> {
-        let index = (name & 0xffff_ffff).checked_sub(1)?;
-        let generation = (name >> 32) as u32;
-        let slot = self.slots.get_mut(index).filter(|s| s.0 == generation)?;
-        let object = slot.1.take()?;
-        self.free.push(index as u32);
-        Some(object)
-    }
-}
-
-fn copies() -> std::sync::MutexGuard<'static, Copies> {
+fn copies() -> std::sync::MutexGuard<'static, Tokens<Arc<Object>>> {
     COPIES.lock().unwrap_or_else(|e| e.into_inner())
 }
 
