@@ -85,8 +85,7 @@ fn sends_to_dead_or_unknown_destinations_fail() {
     h.poke(g, SCRATCH, b".\xff\xfe");
     assert_eq!(h.op(g, OP_SEND_NAME, &[SCRATCH, 3, 0, 0, SCRATCH, 1], &[]), ARG);
     assert_eq!(h.op(g, OP_SEND_NAME, &[65530, 100, 0, 0, SCRATCH, 1], &[]), ARG);
-    // A bound name works.
-    assert!(h.node.bind_name(".probe", h.probe));
+    // A bound name works (the harness binds `.probe`).
     h.poke(g, SCRATCH, b".probe");
     assert_eq!(h.op(g, OP_SEND_NAME, &[SCRATCH, 6, 0, 0, SCRATCH, 6], &[]), 0);
     assert_eq!(h.wait_for(WAIT, |m| m.ptype == ptype::TEXT).unwrap().data, b".probe");
@@ -239,18 +238,6 @@ fn handles_belong_to_one_guest() {
     assert_eq!(h.op(g2, OP_MSG_FREE, &[a], &[]), HANDLE);
     assert_eq!(h.op(g2, OP_FORWARD, &[h.probe as i32, 0, 0, 0, a], &[]), HANDLE);
     assert_eq!(h.op(g1, OP_MSG_SIZE, &[a], &[]), 4);
-}
-
-fn command(h: &Harness, g: Handle, cmd: &str, param: Option<&str>, out: i32, cap: i32) -> i64 {
-    h.poke(g, SCRATCH + 2048, cmd.as_bytes());
-    let (pp, pl) = match param {
-        Some(p) => {
-            h.poke(g, SCRATCH + 3072, p.as_bytes());
-            (SCRATCH + 3072, p.len() as i32)
-        }
-        None => (0, 0),
-    };
-    h.op(g, OP_COMMAND, &[SCRATCH + 2048, cmd.len() as i32, pp, pl, out, cap], &[])
 }
 
 #[test]
@@ -548,8 +535,8 @@ fn a_guest_under_the_default_profile_is_confined() {
     assert_eq!(command(&h, g, "GETENV", Some("owned"), SCRATCH, 64), ERR_NONE as i64, "SETENV did nothing");
     assert_eq!(h.node.resolve(".stolen"), None);
     // What it may do.
-    assert_eq!(command(&h, g, "PROFILE", None, SCRATCH, 64), 5);
-    assert_eq!(h.peek(g, SCRATCH, 5), b"guest");
+    assert_eq!(command(&h, g, "PROFILE", None, SCRATCH, 64), 11);
+    assert_eq!(h.peek(g, SCRATCH, 11), b"guest guest", "profile and tenant");
     assert_eq!(command(&h, g, "REG", Some(".mine"), SCRATCH, 64), 5);
     assert_eq!(h.node.resolve(".mine"), Some(g));
     assert_eq!(command(&h, g, "GETENV", Some("wasm_pool"), SCRATCH, 64), 2);
@@ -589,10 +576,11 @@ fn launches_are_attenuated() {
     for (line, why) in [
         ("wasm --profile=killer abi", "stronger profile killer"),
         ("wasm --profile=trusted abi", "stronger profile trusted"),
-        ("snlua bootstrap", "wasm guests only"),
+        ("logger x", "Lua services and wasm guests only"),
         ("wasm --profile=nosuch abi", "no profile 'nosuch'"),
-        ("wasm --profile=leaf --profile=trusted abi", "may not pass launch options"),
-        ("wasm --profile=trusted --profile=leaf abi", "stronger profile trusted"),
+        ("wasm --profile=leaf --profile=trusted abi", "is given twice"),
+        ("wasm --tenant=other abi", "may not pass launch options"),
+        ("wasm --fuel=1 abi", "may not pass launch options"),
     ] {
         assert_eq!(command(&h, g, "LAUNCH", Some(line), SCRATCH, 64), ERR_COMMAND as i64, "{line}");
         h.wait_log(why);

@@ -338,8 +338,9 @@ pub(crate) fn start<S: Service>(args: String) {
                 });
                 with(|rt| *rt.handler.borrow_mut() = Some(handler.clone()));
                 service.started();
-                // As snlua's skynet.init_service: the launcher answers newservice now.
-                let _ = crate::send(".launcher", ptype::LUA, &("LAUNCHOK",));
+                // As snlua's skynet.init_service: the launcher answers newservice now. In the
+                // launcher's text words ("" started), which every profile may send.
+                let _ = abi::send_name(".launcher", ptype::TEXT, 0, b"");
                 let backlog = with(|rt| std::mem::take(&mut *rt.backlog.borrow_mut()));
                 for request in backlog {
                     spawn_request(&handler, request);
@@ -347,7 +348,7 @@ pub(crate) fn start<S: Service>(args: String) {
             }
             Err(e) => {
                 abi::log(&format!("init service failed: {e}"));
-                let _ = crate::send(".launcher", ptype::LUA, &("ERROR",));
+                let _ = abi::send_name(".launcher", ptype::TEXT, 0, b"ERROR");
                 crate::exit();
             }
         }

@@ -55,9 +55,9 @@ pub trait Service: Sized + 'static {
     /// them), like the function given to `skynet.start`. It may call other services. Messages
     /// that arrive meanwhile wait until it has finished.
     ///
-    /// On `Ok` the SDK tells `.launcher` the service started (`LAUNCHOK`, as snlua's
-    /// `skynet.init_service` does); on `Err` it logs the error, tells `.launcher` the launch
-    /// failed (`ERROR`) and exits. (Today's host already reports "started" to `.launcher` when
+    /// On `Ok` the SDK tells `.launcher` the service started (as snlua's
+    /// `skynet.init_service` does, in the launcher's text words every profile may send: `""`);
+    /// on `Err` it logs the error, tells `.launcher` the launch failed (`"ERROR"`) and exits. (Today's host already reports "started" to `.launcher` when
     /// `skybox_start` returns, i.e. before an asynchronous start has finished; the SDK's report
     /// is then a no-op for the launcher. Requests that arrive early wait, as said above.)
     fn start(args: String) -> impl Future<Output = Result<Self>> + 'static;

@@ -139,6 +139,34 @@ fn expand_env(text: &str) -> anyhow::Result<String> {
     Ok(out)
 }
 
+/// A non-negative integer (`1000000000`, `1e9`, `1_000_000`).
+pub(crate) fn parse_count(text: &str) -> anyhow::Result<u64> {
+    let t = text.trim().replace('_', "");
+    if let Ok(n) = t.parse::<u64>() {
+        return Ok(n);
+    }
+    match t.parse::<f64>() {
+        Ok(f) if f >= 0.0 && f.fract() == 0.0 && f <= u64::MAX as f64 => Ok(f as u64),
+        _ => Err(anyhow!("expected a non-negative integer")),
+    }
+}
+
+/// A byte count with an optional binary suffix: `67108864`, `64M`, `64MiB`, `1G`, `512K`.
+pub(crate) fn parse_bytes(text: &str) -> anyhow::Result<u64> {
+    let t = text.trim();
+    let split = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
+    let (number, suffix) = t.split_at(split);
+    let unit: u64 = match suffix.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        other => bail!("unknown size suffix '{other}'"),
+    };
+    let n = parse_count(number)?;
+    n.checked_mul(unit).ok_or_else(|| anyhow!("size too large"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

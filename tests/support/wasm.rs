@@ -95,6 +95,8 @@ impl Harness {
         vars.insert("wasmservice".into(), format!("{}/?.wasm", dir.path.display()));
         vars.insert("luaservice".into(), format!("{}/?.lua", dir.path.display()));
         vars.insert("wasm_pool".into(), "32".into());
+        // Confined guests may send to the probe: it is public (bound below).
+        vars.insert("public".into(), ".probe".into());
         // Compiled guests are shared by every test run (the disk cache is safe to share).
         vars.insert("wasm_cache".into(), test_cache_dir().display().to_string());
         for (k, v) in env {
@@ -116,6 +118,7 @@ impl Harness {
         );
         node.start().unwrap();
         let probe = node.launch("probe").unwrap();
+        assert!(node.bind_name(".probe", probe));
         Harness {
             node,
             wasm,
@@ -525,4 +528,18 @@ pub(crate) fn test_cache_dir() -> PathBuf {
 /// The repository root.
 pub(crate) fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// Runs skynet command `cmd` in guest `g` (the `abi` guest), its result copied to `out` (at most
+/// `cap` bytes); returns the import's result.
+pub(crate) fn command(h: &Harness, g: Handle, cmd: &str, param: Option<&str>, out: i32, cap: i32) -> i64 {
+    h.poke(g, SCRATCH + 2048, cmd.as_bytes());
+    let (pp, pl) = match param {
+        Some(p) => {
+            h.poke(g, SCRATCH + 3072, p.as_bytes());
+            (SCRATCH + 3072, p.len() as i32)
+        }
+        None => (0, 0),
+    };
+    h.op(g, OP_COMMAND, &[SCRATCH + 2048, cmd.len() as i32, pp, pl, out, cap], &[])
 }

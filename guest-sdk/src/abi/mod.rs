@@ -101,6 +101,9 @@ pub const ERR_DENIED: i32 = -6;
 pub const ERR_SOCKET: i32 = -7;
 /// Import result: the system refused (a bind, a new socket; the host logs why).
 pub const ERR_IO: i32 = -8;
+/// Import result: a limit is reached: the receiver's mailbox, or what the sender's tenant may
+/// have in flight (the host logs which); the message was not sent, a later try may pass.
+pub const ERR_FULL: i32 = -9;
 
 /// A service address (skynet's handle): harbor id in the high 8 bits, local index in the low 24.
 ///
@@ -156,6 +159,9 @@ pub enum AbiError {
     Socket,
     /// `ERR_IO` (-8): the system refused (the host logs why).
     Io,
+    /// `ERR_FULL` (-9): a limit is reached (the receiver's mailbox, the tenant's messages in
+    /// flight); nothing was sent.
+    Full,
     /// A negative code this SDK does not know.
     Other(i32),
 }
@@ -172,6 +178,7 @@ impl AbiError {
             ERR_DENIED => AbiError::Denied,
             ERR_SOCKET => AbiError::Socket,
             ERR_IO => AbiError::Io,
+            ERR_FULL => AbiError::Full,
             other => AbiError::Other(other),
         }
     }
@@ -187,6 +194,7 @@ impl AbiError {
             AbiError::Denied => ERR_DENIED,
             AbiError::Socket => ERR_SOCKET,
             AbiError::Io => ERR_IO,
+            AbiError::Full => ERR_FULL,
             AbiError::Other(code) => code,
         }
     }
@@ -203,6 +211,7 @@ impl fmt::Display for AbiError {
             AbiError::Denied => f.write_str("not granted to this service"),
             AbiError::Socket => f.write_str("not a live socket of this service"),
             AbiError::Io => f.write_str("refused by the system (the node's log says why)"),
+            AbiError::Full => f.write_str("a limit is reached (the node's log says which)"),
             AbiError::Other(code) => write!(f, "host error {code}"),
         }
     }

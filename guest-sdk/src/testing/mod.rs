@@ -123,7 +123,8 @@ pub type CommandHook = Box<dyn FnMut(&str, Option<&str>) -> Option<Option<String
 /// held messages, timers, names and an environment.
 ///
 /// Built-in commands: `REG` (without a parameter: the address; with one: a name), `NAME`,
-/// `QUERY`, `GETENV`, `SETENV`, `STARTTIME`, `STAT` (always 0), `LAUNCH` (records the request,
+/// `QUERY`, `GETENV`, `SETENV`, `STARTTIME`, `STAT` (always 0), `PROFILE` (`trusted`), `LAUNCH`
+/// (records the request,
 /// answers a fresh address), `KILL` (the address becomes dead), `EXIT`, `ABORT`; others fail with
 /// `ERR_COMMAND` unless a [`CommandHook`] handles them.
 pub struct MockHost {
@@ -311,6 +312,8 @@ impl MockHost {
             return Ok(match cmd {
                 "REG" => Some(self.address.to_string()),
                 "STARTTIME" => Some("1700000000".to_owned()),
+                // The mock runs the guest as the operator's own.
+                "PROFILE" => Some("trusted".to_owned()),
                 "EXIT" => {
                     self.exited = true;
                     None

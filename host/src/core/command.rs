@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 
 use anyhow::{Context as _, anyhow, bail};
 
-use super::message::{format_handle, parse_handle};
+use super::message::{Handle, format_handle, parse_handle};
 use super::node::Node;
 use super::service::Service;
 
@@ -75,8 +75,20 @@ fn timeout(node: &Arc<Node>, from: &Arc<Service>, param: Option<&str>) -> anyhow
 fn reg(node: &Arc<Node>, from: &Arc<Service>, param: Option<&str>) -> anyhow::Result<Option<String>> {
     match param {
         None | Some("") => Ok(Some(format_handle(from.handle()))),
-        Some(name) => Ok(node.bind_name(name, from.handle()).then(|| name.to_string())),
+        Some(name) => {
+            public_name_guard(node, from, name)?;
+            Ok(node.bind_name(name, from.handle()).then(|| name.to_string()))
+        }
     }
+}
+
+/// A public name (config `public`) opens its holder to every tenant: only a trusted service
+/// binds one.
+fn public_name_guard(node: &Node, from: &Service, name: &str) -> anyhow::Result<()> {
+    if !from.profile().is_trusted() && node.is_public_name(name) {
+        bail!("{name} is a public name: only a trusted service binds it");
+    }
+    Ok(())
 }
 
 fn query(node: &Arc<Node>, _: &Arc<Service>, param: Option<&str>) -> anyhow::Result<Option<String>> {
@@ -84,10 +96,12 @@ fn query(node: &Arc<Node>, _: &Arc<Service>, param: Option<&str>) -> anyhow::Res
     Ok(node.resolve(name).filter(|h| node.handles.grab(*h).is_some()).map(format_handle))
 }
 
-fn name(node: &Arc<Node>, _: &Arc<Service>, param: Option<&str>) -> anyhow::Result<Option<String>> {
+fn name(node: &Arc<Node>, from: &Arc<Service>, param: Option<&str>) -> anyhow::Result<Option<String>> {
     // As skynet: a malformed parameter names nothing and returns nil.
     let Some((name, addr)) = required(param)?.split_once(' ') else { return Ok(None) };
     let Some(handle) = parse_handle(addr.trim()) else { return Ok(None) };
+    public_name_guard(node, from, name)?;
+    own_tenant_guard(node, from, handle)?;
     Ok(node.bind_name(name, handle).then(|| name.to_string()))
 }
 
@@ -97,8 +111,23 @@ fn exit(node: &Arc<Node>, from: &Arc<Service>, _: Option<&str>) -> anyhow::Resul
     Ok(None)
 }
 
+/// A service that is not trusted acts on services of its own tenant only (KILL, SIGNAL,
+/// LOGON, LOGOFF, NAME), whatever commands its profile grants.
+fn own_tenant_guard(node: &Node, from: &Service, target: Handle) -> anyhow::Result<()> {
+    if from.profile().is_trusted() {
+        return Ok(());
+    }
+    let theirs = node.handles.grab(target);
+    let same = matches!((from.tenant(), theirs.as_ref().and_then(|t| t.tenant())), (Some(a), Some(b)) if Arc::ptr_eq(a, b));
+    if !same {
+        bail!("profile {} acts on its own tenant's services only, not :{target:08x}", from.profile().name());
+    }
+    Ok(())
+}
+
 fn kill(node: &Arc<Node>, from: &Arc<Service>, param: Option<&str>) -> anyhow::Result<Option<String>> {
     if let Some(handle) = node.resolve(required(param)?) {
+        own_tenant_guard(node, from, handle)?;
         node.log(from.handle(), format!("KILL :{handle:x}"));
         node.kill(handle);
     }
@@ -106,7 +135,7 @@ fn kill(node: &Arc<Node>, from: &Arc<Service>, param: Option<&str>) -> anyhow::R
 }
 
 fn launch(node: &Arc<Node>, from: &Arc<Service>, param: Option<&str>) -> anyhow::Result<Option<String>> {
-    let line = super::profile::attenuate(node, from.profile(), required(param)?)?;
+    let line = super::profile::attenuate(node, from, required(param)?)?;
     match node.launch(&line) {
         Ok(handle) => Ok(Some(format_handle(handle))),
         Err(err) => {
@@ -181,17 +210,22 @@ fn mqlen(node: &Arc<Node>, _: &Arc<Service>, param: Option<&str>) -> anyhow::Res
     Ok(handle.and_then(|h| node.handles.grab(h)).map(|s| s.mqlen().to_string()))
 }
 
-/// skybox's: the profile of the service at `param` (the caller's own without one).
+/// skybox's: the profile of the service at `param` (the caller's own without one), and its
+/// tenant if it has one: `guest acme`.
 fn profile(node: &Arc<Node>, from: &Arc<Service>, param: Option<&str>) -> anyhow::Result<Option<String>> {
     let service = match param.map(str::trim).filter(|p| !p.is_empty()) {
         None => Some(Arc::clone(from)),
         Some(p) => node.resolve(p).and_then(|h| node.handles.grab(h)),
     };
-    Ok(service.map(|s| s.profile().name().to_string()))
+    Ok(service.map(|s| match s.tenant() {
+        Some(tenant) => format!("{} {}", s.profile().name(), tenant.name()),
+        None => s.profile().name().to_string(),
+    }))
 }
 
-fn logon(node: &Arc<Node>, _: &Arc<Service>, param: Option<&str>) -> anyhow::Result<Option<String>> {
+fn logon(node: &Arc<Node>, from: &Arc<Service>, param: Option<&str>) -> anyhow::Result<Option<String>> {
     let handle = address(node, required(param)?)?;
+    own_tenant_guard(node, from, handle)?;
     let Some(target) = node.handles.grab(handle) else { return Ok(None) };
     let dir = node.getenv("logpath").unwrap_or_else(|| ".".into());
     let path = PathBuf::from(dir).join(format!("{handle:08x}.log"));
@@ -205,8 +239,9 @@ fn logon(node: &Arc<Node>, _: &Arc<Service>, param: Option<&str>) -> anyhow::Res
     Ok(None)
 }
 
-fn logoff(node: &Arc<Node>, _: &Arc<Service>, param: Option<&str>) -> anyhow::Result<Option<String>> {
+fn logoff(node: &Arc<Node>, from: &Arc<Service>, param: Option<&str>) -> anyhow::Result<Option<String>> {
     let handle = address(node, required(param)?)?;
+    own_tenant_guard(node, from, handle)?;
     if let Some(target) = node.handles.grab(handle) {
         target.set_message_log(None);
     }
@@ -219,6 +254,7 @@ fn signal(node: &Arc<Node>, from: &Arc<Service>, param: Option<&str>) -> anyhow:
     let (addr, signal) = p.split_once(' ').unwrap_or((p, "0"));
     let signal: i32 = signal.trim().parse().with_context(|| format!("bad signal {signal}"))?;
     let handle = address(node, addr)?;
+    own_tenant_guard(node, from, handle)?;
     if let Some(target) = node.handles.grab(handle) {
         match signal {
             0 => {

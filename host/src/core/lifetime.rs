@@ -8,11 +8,12 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use anyhow::anyhow;
+use anyhow::{anyhow, bail};
 
 use super::message::{Handle, Message, ptype};
 use super::node::Node;
-use super::service::Service;
+use super::profile::{LaunchOptions, Profile};
+use super::service::{Actor, Service};
 
 impl Node {
     /// Registers and starts a service: `line` is `"runtime args..."`, e.g. `"snlua main 1 2"`.
@@ -30,10 +31,7 @@ impl Node {
         let line = line.trim();
         let (runtime, args) = line.split_once(' ').unwrap_or((line, ""));
         let service = self.handles.register(|handle| Arc::new(Service::new(handle)));
-        let built = match self.runtimes.read().get(runtime) {
-            Some(factory) => factory(self, &service, args.trim_start()),
-            None => Err(anyhow!("unknown service type '{runtime}'")),
-        };
+        let built = self.build(&service, runtime, args);
         match built {
             Ok(actor) => {
                 *service.actor.lock() = Some(actor);
@@ -52,6 +50,63 @@ impl Node {
                 Err(err.context(format!("launch {line} failed")))
             }
         }
+    }
+
+    /// The runtime of a new service, under the profile and in the tenant the launch options
+    /// name (see `profile::LaunchOptions`), else the runtime's defaults (see [`Node::confine`]).
+    fn build(
+        self: &Arc<Self>,
+        service: &Arc<Service>,
+        runtime: &str,
+        args: &str,
+    ) -> anyhow::Result<Box<dyn Actor>> {
+        let options = LaunchOptions::take(args)?;
+        if let Some(name) = options.profile {
+            service.set_profile(Profile::named(self, name)?);
+        }
+        if let Some(name) = options.tenant {
+            self.join_tenant(service, name)?;
+        }
+        let actor = match self.runtimes.read().get(runtime) {
+            Some(factory) => factory(self, service, &options.rest)?,
+            None => bail!("unknown service type '{runtime}'"),
+        };
+        // Runtimes that name no default (the native services) run trusted.
+        self.confine(service, "trusted")?;
+        Ok(actor)
+    }
+
+    /// Fixes what `service` may do before it runs any code: its profile (`default_profile`
+    /// unless its launch named one), its tenant (the launch's, else its profile's, else, for a
+    /// profile that is not trusted, one named after the profile) and its mailbox caps. A
+    /// runtime calls this before it runs the service's code; calling it again changes nothing.
+    pub(crate) fn confine(&self, service: &Service, default_profile: &str) -> anyhow::Result<()> {
+        if !service.has_profile() {
+            service.set_profile(Profile::named(self, default_profile)?);
+        }
+        let profile = service.profile().clone();
+        if service.tenant().is_none() {
+            let tenant = profile.tenant().or((!profile.is_trusted()).then(|| profile.name()));
+            if let Some(name) = tenant {
+                self.join_tenant(service, name)?;
+            }
+        }
+        let (messages, bytes) = profile.mailbox_caps();
+        if messages.is_some() || bytes.is_some() {
+            service.mailbox.set_caps(messages, bytes);
+        }
+        Ok(())
+    }
+
+    /// Makes `service` a member of tenant `name`, within the tenant's `services`.
+    fn join_tenant(&self, service: &Service, name: &str) -> anyhow::Result<()> {
+        let spec = self.getenv(&format!("tenant_{name}"));
+        let tenant = self.tenants.get(name, spec.as_deref(), self.threads())?;
+        let member = tenant.join().map_err(|over| {
+            anyhow!("tenant {name} is at its limit of {} {over}", tenant.limits().services)
+        })?;
+        service.set_member(member);
+        Ok(())
     }
 
     /// Retires `handle`: it gets no further message, queued requests fail for their senders, and

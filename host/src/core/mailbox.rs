@@ -8,10 +8,12 @@
 //! on two workers at once. This lock is the only one on the message path.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use parking_lot::Mutex;
 
 use super::message::Message;
+use super::tenant::Tenant;
 
 /// Queue length above which the first overload warning is raised; it doubles after each warning.
 const OVERLOAD_THRESHOLD: usize = 1024;
@@ -26,7 +28,14 @@ pub struct Mailbox {
 }
 
 struct Inner {
-    queue: VecDeque<Message>,
+    /// Each message with the tenant its sender charged for it (see `tenant`), released when the
+    /// message leaves the queue.
+    queue: VecDeque<(Message, Option<Arc<Tenant>>)>,
+    /// Payload bytes queued.
+    bytes: usize,
+    /// Messages and bytes a service's sends may fill it to (answers and the host's messages
+    /// pass anyway).
+    cap: (usize, usize),
     scheduled: bool,
     closed: bool,
     overload_threshold: usize,
@@ -44,6 +53,16 @@ impl Inner {
         if self.queue.capacity() > SHRINK_ABOVE {
             self.queue.shrink_to(INITIAL_CAPACITY);
         }
+    }
+
+    /// Takes the front message and releases its charge.
+    fn pop_front(&mut self) -> Option<Message> {
+        let (msg, charged) = self.queue.pop_front()?;
+        self.bytes -= msg.data.len();
+        if let Some(tenant) = charged {
+            tenant.release(msg.data.len());
+        }
+        Some(msg)
     }
 }
 
@@ -66,6 +85,8 @@ pub enum Pushed {
     Queued,
     /// The service is gone; the message is handed back undelivered.
     Closed(Message),
+    /// The mailbox is at its cap; the message is handed back undelivered.
+    Full(Message),
 }
 
 impl Mailbox {
@@ -75,6 +96,8 @@ impl Mailbox {
         Mailbox {
             inner: Mutex::new(Inner {
                 queue: VecDeque::new(),
+                bytes: 0,
+                cap: (usize::MAX, usize::MAX),
                 scheduled: true,
                 closed: false,
                 overload_threshold: OVERLOAD_THRESHOLD,
@@ -84,14 +107,39 @@ impl Mailbox {
         }
     }
 
+    /// Caps what a service's sends may queue here: messages, bytes (`None`: no cap).
+    pub(crate) fn set_caps(&self, messages: Option<usize>, bytes: Option<usize>) {
+        self.inner.lock().cap = (messages.unwrap_or(usize::MAX), bytes.unwrap_or(usize::MAX));
+    }
+
     /// Appends `msg` unless the mailbox is closed; says whether the caller must schedule the
-    /// service.
+    /// service. For the host's own messages and for answers: no cap applies.
+    #[inline]
     pub fn push(&self, msg: Message) -> Pushed {
+        self.push_with(msg, None, false)
+    }
+
+    /// Appends a message a service sent, within the mailbox's caps, with the tenant that
+    /// `charged` for it (released when it leaves the queue, delivered or not).
+    #[inline]
+    pub(crate) fn push_sent(&self, msg: Message, charged: Option<Arc<Tenant>>) -> Pushed {
+        self.push_with(msg, charged, true)
+    }
+
+    fn push_with(&self, msg: Message, charged: Option<Arc<Tenant>>, capped: bool) -> Pushed {
         let mut inner = self.inner.lock();
-        if inner.closed {
-            return Pushed::Closed(msg);
+        let refuse = inner.closed
+            || (capped && (inner.queue.len() >= inner.cap.0 || inner.bytes + msg.data.len() > inner.cap.1));
+        if refuse {
+            let closed = inner.closed;
+            drop(inner);
+            if let Some(tenant) = charged {
+                tenant.release(msg.data.len());
+            }
+            return if closed { Pushed::Closed(msg) } else { Pushed::Full(msg) };
         }
-        inner.queue.push_back(msg);
+        inner.bytes += msg.data.len();
+        inner.queue.push_back((msg, charged));
         let len = inner.queue.len();
         if len > inner.peak {
             inner.peak = len;
@@ -113,7 +161,7 @@ impl Mailbox {
     /// pending overload warning.
     pub fn pop(&self) -> Option<Popped> {
         let mut inner = self.inner.lock();
-        match inner.queue.pop_front() {
+        match inner.pop_front() {
             Some(msg) => {
                 let overload = match std::mem::take(&mut inner.overload) {
                     0 => None,
@@ -165,10 +213,18 @@ impl Mailbox {
     }
 
     /// Refuses further pushes and returns what was still queued, for the caller to bounce.
-    pub(crate) fn close(&self) -> VecDeque<Message> {
+    pub(crate) fn close(&self) -> Vec<Message> {
         let mut inner = self.inner.lock();
         inner.closed = true;
-        std::mem::take(&mut inner.queue)
+        std::iter::from_fn(|| inner.pop_front()).collect()
+    }
+}
+
+impl Drop for Mailbox {
+    fn drop(&mut self) {
+        // Charges of messages nobody took go back to their tenants.
+        let inner = self.inner.get_mut();
+        while inner.pop_front().is_some() {}
     }
 }
 
@@ -234,5 +290,32 @@ mod tests {
         let left = mb.close();
         assert_eq!(left.len(), 1);
         assert!(matches!(mb.push(msg(2)), Pushed::Closed(m) if m.session == 2));
+    }
+
+    #[test]
+    fn caps_hold_back_sends_not_answers_and_charges_are_released() {
+        use super::super::tenant::Limits;
+        let tenant = Arc::new(Tenant::new("t", Limits::parse("t", "", 2).unwrap()));
+        let mb = Mailbox::new();
+        mb.set_caps(Some(2), Some(10));
+        let sized = |n: usize| Message { source: 1, session: 0, ptype: 0, data: vec![0; n] };
+        tenant.charge(6).unwrap();
+        assert!(matches!(mb.push_sent(sized(6), Some(tenant.clone())), Pushed::Queued));
+        tenant.charge(6).unwrap();
+        assert!(matches!(mb.push_sent(sized(6), Some(tenant.clone())), Pushed::Full(_)), "bytes");
+        assert_eq!(tenant.usage().2, 1, "the refused message's charge is released");
+        assert!(matches!(mb.push_sent(sized(4), None), Pushed::Queued));
+        assert!(matches!(mb.push_sent(sized(0), None), Pushed::Full(_)), "messages");
+        assert!(matches!(mb.push(sized(100)), Pushed::Queued), "the host's and answers pass");
+        assert_eq!(mb.pop().unwrap().msg.data.len(), 6);
+        assert_eq!(tenant.usage().3, 0, "taken: released");
+        tenant.charge(0).unwrap();
+        assert!(matches!(mb.push_sent(sized(0), Some(tenant.clone())), Pushed::Full(_)));
+        tenant.charge(0).unwrap();
+        mb.pop();
+        mb.pop();
+        assert!(matches!(mb.push_sent(sized(0), Some(tenant.clone())), Pushed::Queued));
+        drop(mb);
+        assert_eq!(tenant.usage().2, 0, "dropped with the mailbox: released");
     }
 }

@@ -30,6 +30,12 @@ impl Message {
     }
 }
 
+/// An answer to a request: a RESPONSE or an ERROR.
+#[inline]
+pub(crate) fn is_answer(ptype: u8) -> bool {
+    ptype == ptype::RESPONSE || ptype == ptype::ERROR
+}
+
 /// See [`Message::is_request`].
 pub(crate) fn is_request(ptype: u8, session: i32) -> bool {
     session != 0 && ptype != ptype::RESPONSE && ptype != ptype::ERROR

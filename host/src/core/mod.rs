@@ -15,5 +15,6 @@ pub mod profile;
 pub mod requests;
 mod scheduler;
 pub mod service;
+pub mod tenant;
 mod timer;
 mod worker;

@@ -61,8 +61,12 @@ impl Node {
     pub fn bind_name(&self, name: &str, handle: Handle) -> bool {
         let mut pending = self.names.pending.lock();
         // A dead service gets no name: it would keep the name, and what waits for it, forever.
-        if self.handles.grab(handle).is_none() || !self.handles.bind_name(name, handle) {
+        let Some(service) = self.handles.grab(handle) else { return false };
+        if !self.handles.bind_name(name, handle) {
             return false;
+        }
+        if self.is_public_name(name) {
+            service.make_public();
         }
         let waiting = pending.remove(name).unwrap_or_default();
         drop(pending);

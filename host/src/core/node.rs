@@ -24,12 +24,14 @@ use super::blocking::BlockingPool;
 use super::handle::HandleTable;
 use super::logger::Logger;
 use super::mailbox::Pushed;
-use super::message::{Handle, Message, ptype};
+use super::message::{Handle, Message, is_answer, ptype};
 use super::monitor::WorkerSlot;
 use super::names::Names;
+use super::profile::Profile;
 use super::requests::{HeldRequests, Passed};
 use super::scheduler::{GlobalQueue, RunNext};
 use super::service::{Actor, Service};
+use super::tenant::{Tenant, Tenants};
 use super::timer::{Clock, Timeouts};
 
 /// Builds the runtime of a newly registered service from its launch arguments.
@@ -71,6 +73,11 @@ impl Default for NodeConfig {
 pub enum SendError {
     /// No live service at that address or name.
     NoDestination,
+    /// The sender's profile does not allow it (logged).
+    Denied,
+    /// A limit is reached: the receiver's mailbox cap or the sender's tenant's messages in
+    /// flight (logged, one line per burst).
+    Full,
 }
 
 /// Where a service sends: an address, or a name as skynet takes them (`:0000000a`, `.name`, a
@@ -112,6 +119,10 @@ pub struct Node {
     /// Subsystems beside the core (the socket thread), one of each type, built on first use.
     subsystems: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
     pub(super) exit_hooks: RwLock<Vec<ExitHook>>,
+    /// The tenants of its services (see `tenant`).
+    pub(super) tenants: Tenants,
+    /// Sends refused by a full mailbox, for logging one line per burst.
+    full_refusals: std::sync::atomic::AtomicU64,
 }
 
 impl Node {
@@ -142,6 +153,8 @@ impl Node {
             endless: config.endless.filter(|d| !d.is_zero()),
             subsystems: Mutex::new(HashMap::new()),
             exit_hooks: RwLock::new(Vec::new()),
+            tenants: Tenants::default(),
+            full_refusals: std::sync::atomic::AtomicU64::new(0),
         }))
     }
 
@@ -163,6 +176,17 @@ impl Node {
         let made = make(self)?;
         subsystems.insert(TypeId::of::<T>(), made.clone());
         Ok(made)
+    }
+
+    /// Worker threads.
+    pub(crate) fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// Whether the config lists `name` in `public`: a service bound to it takes messages from
+    /// every tenant.
+    pub(crate) fn is_public_name(&self, name: &str) -> bool {
+        self.env.read().get("public").is_some_and(|list| list.split(',').any(|n| n.trim() == name))
     }
 
     /// Calls `hook` with the address of every service that exits from now on.
@@ -269,25 +293,64 @@ impl Node {
 
     // ---- the message path ---------------------------------------------------------------
 
-    /// Delivers `msg` to `dest`. On failure the message is dropped and its payload freed.
+    /// Delivers `msg` to `dest`: the host's own messages and answers, which no cap holds back.
+    /// On failure the message is dropped and its payload freed.
     #[inline]
     pub fn push(&self, dest: Handle, msg: Message) -> Result<(), SendError> {
         let service = self.handles.grab(dest).ok_or(SendError::NoDestination)?;
-        match service.mailbox.push(msg) {
+        let pushed = service.mailbox.push(msg);
+        self.pushed(service, pushed)
+    }
+
+    /// Delivers a message a service sent to `service`, within its mailbox's caps unless it is
+    /// an answer; `charged`: the sender's tenant, which counted it in flight.
+    #[inline]
+    fn deliver(
+        &self,
+        service: Arc<Service>,
+        msg: Message,
+        charged: Option<Arc<Tenant>>,
+    ) -> Result<(), SendError> {
+        let pushed = if is_answer(msg.ptype) {
+            service.mailbox.push(msg)
+        } else {
+            service.mailbox.push_sent(msg, charged)
+        };
+        self.pushed(service, pushed)
+    }
+
+    #[inline]
+    fn pushed(&self, service: Arc<Service>, pushed: Pushed) -> Result<(), SendError> {
+        match pushed {
             Pushed::Queued => Ok(()),
             Pushed::Schedule => {
                 self.global.schedule(service);
                 Ok(())
             }
             Pushed::Closed(_) => Err(SendError::NoDestination),
+            Pushed::Full(msg) => {
+                let n = self.full_refusals.fetch_add(1, Ordering::Relaxed) + 1;
+                // A flood logs its first refusal, then one in a thousand.
+                if (n - 1).is_multiple_of(1000) {
+                    self.log(
+                        msg.source,
+                        format!(
+                            "send refused: :{:08x}'s mailbox is at its cap ({n} refused so far)",
+                            service.handle()
+                        ),
+                    );
+                }
+                Err(SendError::Full)
+            }
         }
     }
 
     /// The send path of a service: `from` (running now, holding `held`) sends as `source` to
     /// `dest`. The name is resolved once; a global name nobody has bound yet is waited for
-    /// while a harbor runs (see `names`). The requests `from` holds follow the rules of
-    /// `requests`: a request passed on for its caller that cannot be delivered is answered with
-    /// ERROR here. On failure the payload is freed.
+    /// while a harbor runs (see `names`). A service that is not trusted sends as its profile
+    /// and tenant allow (see [`Node::send_confined`]). The requests `from` holds follow the
+    /// rules of `requests`: a request passed on for its caller that cannot be delivered is
+    /// answered with ERROR here. On failure the payload is freed.
     #[inline]
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn send(
@@ -302,18 +365,105 @@ impl Node {
     ) -> Result<(), SendError> {
         from.counters.messages_out.fetch_add(1, Ordering::Relaxed);
         let msg = Message { source, session, ptype, data };
-        let (sent, dest) = match dest {
-            Dest::Handle(handle) => (self.push(handle, msg), Some(handle)),
-            Dest::Name(name) => match self.resolve(name) {
-                Some(handle) => (self.push(handle, msg), Some(handle)),
-                None => (self.push_unbound(name, msg), None),
-            },
+        let (sent, dest) = if from.profile().is_trusted() {
+            let to = |handle: Handle, msg| match self.handles.grab(handle) {
+                Some(service) => self.deliver(service, msg, None),
+                None => Err(SendError::NoDestination),
+            };
+            match dest {
+                Dest::Handle(handle) => (to(handle, msg), Some(handle)),
+                Dest::Name(name) => match self.resolve(name) {
+                    Some(handle) => (to(handle, msg), Some(handle)),
+                    None => (self.push_unbound(name, msg), None),
+                },
+            }
+        } else {
+            self.send_confined(from, held, dest, msg)
         };
         let me = from.handle();
         if held.sent(me, source, dest, ptype, session, sent.is_ok()) == Passed::Undelivered {
             self.send_error(me, source, session);
         }
         sent
+    }
+
+    /// The send path of a service that is not trusted: as itself unless its profile has
+    /// `redirect`; answers only to requests it holds; requests and one-way messages only to
+    /// whom its profile's `send` names (its tenant, public names, names), each counted in
+    /// flight against its tenant. Each refusal is a log line and an error to the sender.
+    #[cold]
+    fn send_confined(
+        &self,
+        from: &Service,
+        held: &HeldRequests,
+        dest: Dest<'_>,
+        msg: Message,
+    ) -> (Result<(), SendError>, Option<Handle>) {
+        let (me, profile) = (from.handle(), from.profile());
+        let refuse = |why: String| {
+            self.log(me, format!("send refused: profile {} {why}", profile.name()));
+            Err(SendError::Denied)
+        };
+        if msg.source != me && !profile.may_redirect() {
+            return (refuse(format!("may not send as :{:08x}", msg.source)), None);
+        }
+        let handle = match dest {
+            Dest::Handle(handle) => handle,
+            Dest::Name(name) => match self.resolve(name) {
+                Some(handle) => handle,
+                None => return (Err(SendError::NoDestination), None),
+            },
+        };
+        let Some(target) = self.handles.grab(handle) else {
+            return (Err(SendError::NoDestination), Some(handle));
+        };
+        if is_answer(msg.ptype) {
+            if !held.holds(handle, msg.session) {
+                let why =
+                    format!("may answer only requests it holds (session {} of :{handle:08x})", msg.session);
+                return (refuse(why), Some(handle));
+            }
+            return (self.deliver(target, msg, None), Some(handle));
+        }
+        if !self.may_reach(from, profile, &target) && !self.is_launch_report(handle, &msg) {
+            return (
+                refuse(format!("may not send to :{handle:08x} (not its tenant's, not public)")),
+                Some(handle),
+            );
+        }
+        let charged = match from.tenant() {
+            Some(tenant) => match tenant.charge(msg.data.len()) {
+                Ok(()) => Some(tenant.clone()),
+                Err(over) => {
+                    if tenant.note_refusal() {
+                        self.log(
+                            me,
+                            format!("send refused: tenant {} is at its limit of {over}", tenant.name()),
+                        );
+                    }
+                    return (Err(SendError::Full), Some(handle));
+                }
+            },
+            None => None,
+        };
+        (self.deliver(target, msg, charged), Some(handle))
+    }
+
+    /// A service's report of its own start to `.launcher` (TEXT "" started, "ERROR" failed: the
+    /// only words the launcher's text protocol takes), which every service may send.
+    fn is_launch_report(&self, dest: Handle, msg: &Message) -> bool {
+        msg.ptype == ptype::TEXT
+            && (msg.data.is_empty() || msg.data == b"ERROR")
+            && self.handles.find_name(".launcher") == Some(dest)
+    }
+
+    /// Whether a service under `profile` may send requests and one-way messages to `target`.
+    fn may_reach(&self, from: &Service, profile: &Profile, target: &Service) -> bool {
+        let same_tenant = matches!((from.tenant(), target.tenant()), (Some(a), Some(b)) if Arc::ptr_eq(a, b));
+        profile.sends_anywhere()
+            || (profile.sends_to_tenant() && same_tenant)
+            || (profile.sends_to_public() && target.is_public())
+            || profile.send_names().iter().any(|name| self.resolve(name) == Some(target.handle()))
     }
 
     /// Tells `to` that request `session` failed (an ERROR message from `from`).

@@ -25,6 +25,7 @@ use std::time::Duration;
 use crossbeam::queue::SegQueue;
 
 use super::service::Service;
+use super::tenant::Tenant;
 // loom's atomics and locks in the model tests (see `crate::sync`).
 use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, Condvar, Mutex, Ordering};
 
@@ -168,9 +169,17 @@ impl Sleepers {
     }
 }
 
+/// What waits in the global queue: one of the operator's services, or a tenant whose services
+/// wait in its own run queue (see `tenant`), so that a tenant takes one place however many of
+/// its services have work.
+pub(crate) enum Runnable {
+    Service(Arc<Service>),
+    Tenant(Arc<Tenant>),
+}
+
 #[derive(Default)]
 pub(crate) struct GlobalQueue {
-    queue: SegQueue<Arc<Service>>,
+    queue: SegQueue<Runnable>,
     sleepers: Sleepers,
     /// Advanced by the timer thread: the clock of run-next slots.
     tick: AtomicU64,
@@ -185,7 +194,8 @@ impl GlobalQueue {
     #[inline]
     pub(crate) fn schedule(&self, service: Arc<Service>) {
         let slot = RUN_NEXT.with(|r| r.get());
-        if slot.is_null() {
+        // A tenant's service waits its tenant's turn: no slot lets it jump the queue.
+        if slot.is_null() || service.tenant().is_some() {
             return self.push(service);
         }
         // SAFETY: set by `enter_worker` to a slot its node owns for as long as the worker runs.
@@ -199,9 +209,23 @@ impl GlobalQueue {
         self.tick.fetch_add(1, Ordering::Relaxed) + 1
     }
 
+    /// Queues a service with work: the operator's into the global queue, a tenant's into its
+    /// tenant's run queue (and the tenant into the global queue when it may run now).
     pub(crate) fn push(&self, service: Arc<Service>) {
+        match service.tenant() {
+            None => self.push_runnable(Runnable::Service(service)),
+            Some(tenant) => {
+                let tenant = tenant.clone();
+                if tenant.ready(service) {
+                    self.push_runnable(Runnable::Tenant(tenant));
+                }
+            }
+        }
+    }
+
+    pub(crate) fn push_runnable(&self, runnable: Runnable) {
         // The push is a SeqCst write (SegQueue's tail index), as the sleepers' protocol wants.
-        self.queue.push(service);
+        self.queue.push(runnable);
         if !self.sleepers.any() {
             return;
         }
@@ -218,7 +242,7 @@ impl GlobalQueue {
     }
 
     #[inline]
-    pub(crate) fn pop(&self) -> Option<Arc<Service>> {
+    pub(crate) fn pop(&self) -> Option<Runnable> {
         self.queue.pop()
     }
 
@@ -244,7 +268,7 @@ impl GlobalQueue {
         &self,
         stop: impl Fn() -> bool,
         steal: impl Fn() -> Option<Arc<Service>>,
-    ) -> Option<Arc<Service>> {
+    ) -> Option<Runnable> {
         for i in 0..SPINS {
             if !self.queue.is_empty() || stop() {
                 return None;
@@ -256,7 +280,7 @@ impl GlobalQueue {
             }
         }
         if let Some(stolen) = steal() {
-            return Some(stolen);
+            return Some(Runnable::Service(stolen));
         }
         // `is_empty` reads the queue's indices with SeqCst loads, as the protocol wants.
         self.sleepers.sleep(|| !self.queue.is_empty() || stop(), PARK_LIMIT);
@@ -286,7 +310,7 @@ mod tests {
         let q2 = q.clone();
         let sleeper = std::thread::spawn(move || {
             loop {
-                if let Some(s) = q2.pop() {
+                if let Some(Runnable::Service(s)) = q2.pop() {
                     return s.handle();
                 }
                 q2.idle(|| false, || None);
@@ -309,14 +333,21 @@ mod tests {
                 q.schedule(Service::bare(1));
                 assert!(q.is_empty());
                 q.schedule(Service::bare(2));
-                assert_eq!(q.pop().map(|s| s.handle()), Some(1));
+                assert_eq!(handle_of(q.pop()), Some(1));
             });
         });
         assert_eq!(slot.take().map(|s| s.handle()), Some(2));
         assert!(slot.take().is_none());
         // Off a worker thread: the queue.
         q.schedule(Service::bare(3));
-        assert_eq!(q.pop().map(|s| s.handle()), Some(3));
+        assert_eq!(handle_of(q.pop()), Some(3));
+    }
+
+    fn handle_of(r: Option<Runnable>) -> Option<u32> {
+        match r? {
+            Runnable::Service(s) => Some(s.handle()),
+            Runnable::Tenant(_) => None,
+        }
     }
 }
 

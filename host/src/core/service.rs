@@ -12,6 +12,7 @@ use super::mailbox::Mailbox;
 use super::message::{Handle, Message};
 use super::profile::Profile;
 use super::requests::HeldRequests;
+use super::tenant::{Member, Tenant};
 
 /// What a runtime made of one message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,8 +80,12 @@ pub struct Service {
     message_log: parking_lot::Mutex<Option<BufWriter<File>>>,
     logging: AtomicBool,
     interrupter: std::sync::OnceLock<Arc<dyn Interrupter>>,
-    /// Set by the runtime before the first message (`trusted` when never set).
+    /// Set at launch, before the first message (`trusted` when never set).
     profile: std::sync::OnceLock<Arc<Profile>>,
+    /// Its place in a tenant, set at launch with the profile; none for the operator's.
+    member: std::sync::OnceLock<Member>,
+    /// Bound to a name the config lists in `public`: any service may send to it.
+    public: AtomicBool,
 }
 
 impl Service {
@@ -97,6 +102,8 @@ impl Service {
             logging: AtomicBool::new(false),
             interrupter: std::sync::OnceLock::new(),
             profile: std::sync::OnceLock::new(),
+            member: std::sync::OnceLock::new(),
+            public: AtomicBool::new(false),
         }
     }
 
@@ -109,6 +116,31 @@ impl Service {
     /// Sets the profile, once, before the service runs; false if it was already set.
     pub(crate) fn set_profile(&self, profile: Arc<Profile>) -> bool {
         self.profile.set(profile).is_ok()
+    }
+
+    pub(crate) fn has_profile(&self) -> bool {
+        self.profile.get().is_some()
+    }
+
+    /// The tenant it belongs to; `None` for the operator's services.
+    #[inline]
+    pub fn tenant(&self) -> Option<&Arc<Tenant>> {
+        self.member.get().map(Member::tenant)
+    }
+
+    /// Makes it a member of a tenant, once, at launch.
+    pub(crate) fn set_member(&self, member: Member) {
+        let _ = self.member.set(member);
+    }
+
+    /// Whether it holds a public name (see `Node::bind_name`).
+    #[inline]
+    pub(crate) fn is_public(&self) -> bool {
+        self.public.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn make_public(&self) {
+        self.public.store(true, Ordering::Relaxed);
     }
 
     /// A service with no runtime, for tests of the tables around it.

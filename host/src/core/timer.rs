@@ -13,13 +13,24 @@ use parking_lot::Mutex;
 
 use super::message::{Handle, Message, ptype};
 use super::node::Node;
+use super::scheduler::Runnable;
 
 /// The timer thread, until the node stops.
 pub(super) fn run(node: &Node) {
     const TICK: Duration = Duration::from_micros(2500);
     let mut due = Vec::new();
+    let mut second = 0;
     while !node.is_stopping() {
         std::thread::sleep(TICK);
+        // Tenants held back for burning their fuel of the second run again in the next.
+        if node.clock.now() / 100 != second {
+            second = node.clock.now() / 100;
+            for tenant in node.tenants.all() {
+                if tenant.new_second() {
+                    node.global.push_runnable(Runnable::Tenant(tenant));
+                }
+            }
+        }
         node.timeouts.expire(node.clock.now(), &mut due);
         for d in due.drain(..) {
             // A timeout for a service that is gone has nobody to tell.

@@ -11,8 +11,9 @@ use std::sync::atomic::Ordering;
 use super::mailbox::Popped;
 use super::monitor::WorkerSlot;
 use super::node::Node;
-use super::scheduler;
+use super::scheduler::{self, Runnable};
 use super::service::{Handled, Service};
+use super::tenant::Tenant;
 
 /// Worker `index`'s thread, until the node stops.
 pub(super) fn run(node: &Arc<Node>, index: usize) {
@@ -25,7 +26,7 @@ pub(super) fn run(node: &Arc<Node>, index: usize) {
         let next = match run_next.take() {
             Some(service) if streak < scheduler::RUN_NEXT_STREAK || node.global.is_empty() => {
                 streak += 1;
-                Some(service)
+                Some(Runnable::Service(service))
             }
             Some(service) => {
                 // Others have waited long enough: to the back of the queue.
@@ -39,9 +40,28 @@ pub(super) fn run(node: &Arc<Node>, index: usize) {
             }
         };
         let next = next.or_else(|| node.global.idle(|| node.is_stopping(), || steal(node, index)));
-        if let Some(service) = next {
-            run_batch(node, service, weight, slot);
+        match next {
+            Some(Runnable::Service(service)) => {
+                if let Some(service) = run_batch(node, service, weight, slot) {
+                    node.global.push_runnable(Runnable::Service(service));
+                }
+            }
+            Some(Runnable::Tenant(tenant)) => run_tenant(node, tenant, weight, slot),
+            None => {}
         }
+    }
+}
+
+/// Runs a batch of the next service of `tenant` (see `tenant` for the run queue's rules).
+fn run_tenant(node: &Node, tenant: Arc<Tenant>, weight: i8, worker: &WorkerSlot) {
+    let (service, again) = tenant.take();
+    if again {
+        node.global.push_runnable(Runnable::Tenant(tenant.clone()));
+    }
+    let Some(service) = service else { return };
+    let left = run_batch(node, service, weight, worker);
+    if tenant.done(left) {
+        node.global.push_runnable(Runnable::Tenant(tenant));
     }
 }
 
@@ -50,16 +70,14 @@ fn steal(node: &Node, thief: usize) -> Option<Arc<Service>> {
     node.run_next.iter().enumerate().filter(|&(i, _)| i != thief).find_map(|(_, slot)| slot.take())
 }
 
-/// Runs a batch of `service`'s messages, then requeues it if it still has work.
-fn run_batch(node: &Node, service: Arc<Service>, weight: i8, worker: &WorkerSlot) {
+/// Runs a batch of `service`'s messages; returns it if it still has work (to be requeued).
+fn run_batch(node: &Node, service: Arc<Service>, weight: i8, worker: &WorkerSlot) -> Option<Arc<Service>> {
     if service.is_closed() {
         node.reap(&service);
-        return;
+        return None;
     }
     let mut slot = service.actor.lock();
-    let Some(actor) = slot.as_mut() else {
-        return;
-    };
+    let actor = slot.as_mut()?;
     let me = service.handle();
     let counters = &service.counters;
     let mut budget = 0;
@@ -105,9 +123,12 @@ fn run_batch(node: &Node, service: Arc<Service>, weight: i8, worker: &WorkerSlot
     drop(slot);
     if service.is_closed() {
         node.reap(&service);
+        None
     } else if let Some(left) = left
         && (left > 0 || !service.mailbox.unschedule_if_empty())
     {
-        node.global.push(service);
+        Some(service)
+    } else {
+        None
     }
 }

@@ -79,6 +79,9 @@ pub(crate) fn factory() -> crate::core::node::RuntimeFactory {
 
 impl LuaService {
     pub(crate) fn new(node: &Arc<Node>, service: &Arc<Service>, args: &str) -> anyhow::Result<LuaService> {
+        // Profile and tenant before any Lua runs: `lua_profile` (default `trusted`) unless the
+        // launch named one.
+        node.confine(service, &node.getenv("lua_profile").unwrap_or_else(|| "trusted".into()))?;
         // Declared first so that, on an early return, it is dropped after the VM is closed.
         let ctx: Box<VmCtx>;
         let lua = blank::take()?;

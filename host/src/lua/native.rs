@@ -340,7 +340,8 @@ unsafe fn send_message(state: *mut lua_State, ctx: &VmCtx, redirect: bool) -> Ou
                 ffi::lua_pushinteger(state, session as ffi::lua_Integer);
                 Ok(1)
             }
-            Err(SendError::NoDestination) => Ok(0),
+            // skynet's: no session back (skynet.call raises); the host logged a refusal.
+            Err(SendError::NoDestination | SendError::Denied | SendError::Full) => Ok(0),
         }
     }
 }

@@ -23,7 +23,7 @@ use super::memory;
 use super::modules::{Compiled, Ready};
 use super::report::{Death, Fuel, Phase, error_line};
 use super::settings::{DEFAULT_FUEL, LaunchSpec};
-use super::state::GuestState;
+use super::state::{GuestState, Network};
 use crate::boot::Boot;
 use crate::core::message::{Handle, Message};
 use crate::core::node::Node;
@@ -126,20 +126,23 @@ impl WasmGuest {
     ) -> anyhow::Result<WasmGuest> {
         let engines = runtime.engines()?;
         let settings = runtime.settings();
-        let memlimit = spec.memlimit.unwrap_or(settings.memlimit);
-        let fuel = match spec.fuel.unwrap_or(settings.fuel) {
+        // The launch's (only a trusted launcher passes options), else the profile's, else the
+        // config's.
+        let profile = service.profile();
+        let memlimit = spec.memlimit.or(profile.memory()).unwrap_or(settings.memlimit);
+        let fuel = match spec.fuel.or(profile.fuel()).unwrap_or(settings.fuel) {
             0 => u64::MAX,
             n => n,
         };
-        if spec.fuel.is_some_and(|f| f != 0) && !engines.metering() {
+        if spec.fuel.or(profile.fuel()).is_some_and(|f| f != 0) && !engines.metering() {
             anyhow::bail!("wasm: --fuel needs fuel metering, which is off (config fuel = 0)");
         }
         let metering = engines.metering();
         // The module's start section runs inside `instantiate`, on the launching thread, where
         // no interrupt reaches it: it always gets a finite budget.
         let budget = metering.then_some(fuel.min(DEFAULT_FUEL));
-        let network = settings.network.grants(spec.name);
-        let fresh = || GuestState::new(node.clone(), service.clone(), memlimit, network);
+        let network = Network::of(profile, settings.network.grants(spec.name));
+        let fresh = || GuestState::new(node.clone(), service.clone(), memlimit, network.clone());
         let primary = engines.primary();
         let warn = |w: String| node.log(service.handle(), w);
         let use_pool = primary.pooled && !compiled.pool_refused.load(Ordering::Relaxed);
@@ -164,7 +167,15 @@ impl WasmGuest {
         }
         let Attempt { mut store, interrupt, instance, refused } = attempt;
         let instance = instance.map_err(|err| {
+            let tenant = store.data().limiter.refusing_tenant();
             let why = match refused {
+                Some(bytes) if let Some(tenant) = tenant => {
+                    format!(
+                        "tenant {} is at its limit of {} bytes of memory (+{bytes})",
+                        tenant.name(),
+                        tenant.limits().memory
+                    )
+                }
                 Some(bytes) => {
                     format!("its initial memory ({bytes} bytes) exceeds the cap of {memlimit} bytes")
                 }
@@ -210,10 +221,18 @@ impl WasmGuest {
         self.store.data_mut().limiter.take_refused();
     }
 
+    /// Counts the fuel the last call burnt against the guest's tenant (its fuel per second).
+    fn burn(&mut self) {
+        let Some(tenant) = self.store.data().service.tenant().filter(|_| self.metering) else { return };
+        let left = self.store.get_fuel().unwrap_or(0);
+        tenant.burn(self.fuel.saturating_sub(left));
+    }
+
     /// Runs `skybox_start(args)` and tells the launcher how it went.
     fn start(&mut self, args: String) {
         self.begin_call();
         let result = self.start_call(&args);
+        self.burn();
         if let Err(err) = &result {
             self.die(Phase::Start, err);
         }
@@ -302,6 +321,13 @@ impl WasmGuest {
             (true, budget) => Fuel::Budget { used: budget - left.min(budget), budget },
         };
         let st = self.store.data();
+        if let Some(tenant) = st.limiter.refusing_tenant() {
+            let limit = tenant.limits().memory;
+            st.node.log(
+                st.handle,
+                format!("tenant {} is at its limit of {limit} bytes of memory", tenant.name()),
+            );
+        }
         let line = Death {
             name: &self.name,
             phase,
@@ -356,6 +382,7 @@ impl Actor for WasmGuest {
             }
         }
         let handled = self.deliver(msg);
+        self.burn();
         if !self.dead && self.store.data().exit {
             self.exit();
         }

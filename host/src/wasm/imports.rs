@@ -16,7 +16,7 @@ use super::abi::{self, AbiError, MODULE, NEW_SESSION, ptype_arg, to_code};
 use super::memory;
 use super::state::GuestState;
 use crate::core::message::Handle;
-use crate::core::node::Dest;
+use crate::core::node::{Dest, SendError};
 
 pub(super) type Ctx<'a> = Caller<'a, GuestState>;
 
@@ -144,17 +144,14 @@ fn deliver(
         GuestDest::Name(ptr, len) => Dest::Name(memory::read_str(mem, ptr, len)?),
     };
     let session = session_arg(st, session)?;
-    // A `source` of 0 means the guest itself; another one needs its profile's `redirect`.
+    // A `source` of 0 means the guest itself; the core checks the rest against its profile.
     let source = if source == 0 { st.handle } else { source as Handle };
-    if source != st.handle && !st.service.profile().may_redirect() {
-        let profile = st.service.profile().name();
-        st.node.log(st.handle, format!("send refused: profile {profile} may not send as :{source:08x}"));
-        return Err(AbiError::Denied);
-    }
     let GuestState { node, service, requests, .. } = st;
-    node.send(service, requests, source, dest, ptype, session, data)
-        .map(|()| session)
-        .map_err(|_| AbiError::Dest)
+    node.send(service, requests, source, dest, ptype, session, data).map(|()| session).map_err(|e| match e {
+        SendError::NoDestination => AbiError::Dest,
+        SendError::Denied => AbiError::Denied,
+        SendError::Full => AbiError::Full,
+    })
 }
 
 /// `send`, `send_name`, `redirect`: the payload is copied out of guest memory.

@@ -148,8 +148,7 @@ impl WasmRuntime {
         }
     }
 
-    /// Builds the guest for a `wasm` launch line (`[--fuel=N] [--memlimit=BYTES] [--profile=NAME]
-    /// name args...`).
+    /// Builds the guest for a `wasm` launch line (`[--fuel=N] [--memlimit=BYTES] name args...`).
     pub fn launch(
         &self,
         node: &Arc<Node>,
@@ -172,12 +171,9 @@ impl WasmRuntime {
                 self.settings.patterns
             )
         })?;
-        // The profile is fixed before the guest runs any code (its start function included).
-        let profile_name = match spec.profile {
-            Some(name) => name.to_string(),
-            None => node.getenv("wasm_profile").unwrap_or_else(|| "guest".into()),
-        };
-        service.set_profile(Profile::named(node, &profile_name)?);
+        // The profile and tenant are fixed before the guest runs any code (its start function
+        // included).
+        node.confine(service, &node.getenv("wasm_profile").unwrap_or_else(|| "guest".into()))?;
         let core = self.core(node)?;
         let warn = |w: String| node.log(service.handle(), w);
         let compiled = self.modules.get(&core.engines, core.disk.as_ref(), &path, &warn)?;
@@ -204,8 +200,10 @@ impl WasmRuntime {
             {
                 // The config's start service is the operator's own code: it runs trusted.
                 let start = node.getenv("start").unwrap_or_else(|| "main".into());
-                let profile = (start == name).then_some("trusted");
-                let spec = LaunchSpec { fuel: None, memlimit: None, profile, name, args: rest.trim_start() };
+                if start == name {
+                    service.set_profile(Profile::trusted());
+                }
+                let spec = LaunchSpec { fuel: None, memlimit: None, name, args: rest.trim_start() };
                 return runtime.launch_spec(node, service, &spec);
             }
             lua(node, service, args)

@@ -2,7 +2,10 @@
 //! server, the same one Lua services use.
 //!
 //! Confinement, checked on every call:
-//! - nothing unless the node grants this guest the network (config `wasm_net`): `ERR_DENIED`;
+//! - nothing unless the node grants this guest the network (config `wasm_net`, or its profile's
+//!   `listen`/`connect`): `ERR_DENIED`;
+//! - with profile rules, only the ports it may listen on or bind and the peers it may connect or
+//!   send a datagram to: `ERR_DENIED` and a log line otherwise;
 //! - only the guest's own sockets (`Access::Owner`): a forged, stale or another service's id is
 //!   `ERR_SOCKET`, and the operation reaches nothing;
 //! - `listen` and `udp` bind IP literals only (or `""`), so no name lookup blocks the worker;
@@ -21,7 +24,8 @@ use wasmtime::Linker;
 use super::abi::{AbiError, MODULE, to_code};
 use super::imports::{Ctx, guest_memory};
 use super::memory;
-use super::state::GuestState;
+use super::state::{GuestState, Network};
+use crate::core::profile::NetRules;
 use crate::socket::{Access, Server, addr, sockets};
 
 /// An operation on one of the guest's own sockets: `(server, the guest, socket id)`.
@@ -39,19 +43,25 @@ const OPS: [(&str, SocketOp); 5] = [
 /// Defines the socket imports on `l`.
 pub(super) fn define(l: &mut Linker<GuestState>) -> wasmtime::Result<()> {
     l.func_wrap(MODULE, "socket_listen", |mut c: Ctx, ptr: i32, len: i32, port: i32, backlog: i32| {
-        to_code(open(&mut c, ptr, len, "listen", |server, owner, host| {
+        to_code(open(&mut c, ptr, len, "listen", |server, owner, host, rules| {
             let port = port_arg(port)?;
+            allowed(rules, |r| r.may_listen(port))?;
             server.listen(owner, &literal(host, port)?.ip().to_string(), port, backlog)
         }))
     })?;
     l.func_wrap(MODULE, "socket_connect", |mut c: Ctx, ptr: i32, len: i32, port: i32| {
-        to_code(open(&mut c, ptr, len, "connect", |server, owner, host| {
-            server.connect(owner, host, port_arg(port)?)
+        to_code(open(&mut c, ptr, len, "connect", |server, owner, host, rules| {
+            let port = port_arg(port)?;
+            allowed(rules, |r| r.may_connect(host, port))?;
+            server.connect(owner, host, port)
         }))
     })?;
     l.func_wrap(MODULE, "socket_udp", |mut c: Ctx, ptr: i32, len: i32, port: i32| {
-        to_code(open(&mut c, ptr, len, "udp", |server, owner, host| {
+        to_code(open(&mut c, ptr, len, "udp", |server, owner, host, rules| {
             let port = port_arg(port)?;
+            if port != 0 {
+                allowed(rules, |r| r.may_listen(port))?;
+            }
             let bind = if host.is_empty() && port == 0 { None } else { Some(literal(host, port)?) };
             server.udp(owner, bind)
         }))
@@ -74,9 +84,20 @@ pub(super) fn define(l: &mut Linker<GuestState>) -> wasmtime::Result<()> {
     Ok(())
 }
 
+/// Checks an opening against the guest's profile rules (`None`: no rules apply).
+fn allowed(rules: Option<&NetRules>, ok: impl FnOnce(&NetRules) -> bool) -> io::Result<()> {
+    match rules {
+        Some(rules) if !ok(rules) => Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            "not allowed by its profile's listen/connect",
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// The node's socket server, if this guest is granted the network.
 fn server(st: &mut GuestState) -> Result<Arc<Server>, AbiError> {
-    if !st.network {
+    if matches!(st.network, Network::None) {
         return Err(AbiError::Denied);
     }
     if let Some(server) = &st.sockets {
@@ -115,15 +136,23 @@ fn open(
     ptr: i32,
     len: i32,
     what: &str,
-    make: impl FnOnce(&Server, u32, &str) -> io::Result<i32>,
+    make: impl FnOnce(&Server, u32, &str, Option<&NetRules>) -> io::Result<i32>,
 ) -> Result<i32, AbiError> {
     let server = server(c.data_mut())?;
     let m = guest_memory(c)?;
     let (mem, st) = m.data_and_store_mut(&mut *c);
     let host = memory::read_str(mem, ptr, len)?;
-    make(&server, st.handle, host).map_err(|e| {
+    let rules = match &st.network {
+        Network::Rules(rules) => Some(rules),
+        _ => None,
+    };
+    make(&server, st.handle, host, rules).map_err(|e| {
         st.node.log(st.handle, format!("socket {what} {host}: {e}"));
-        if e.kind() == io::ErrorKind::InvalidInput { AbiError::Arg } else { AbiError::Io }
+        match e.kind() {
+            io::ErrorKind::InvalidInput => AbiError::Arg,
+            io::ErrorKind::PermissionDenied => AbiError::Denied,
+            _ => AbiError::Io,
+        }
     })
 }
 
@@ -156,6 +185,12 @@ fn send(
         None => server.send(id, data, low, access),
         Some((addr_ptr, addr_len)) => {
             let to = udp_address::decode(memory::read(mem, addr_ptr, addr_len)?).ok_or(AbiError::Arg)?;
+            if let Network::Rules(rules) = &st.network
+                && !rules.may_connect(&to.ip().to_string(), to.port())
+            {
+                st.node.log(st.handle, format!("socket send to {to}: not allowed by its profile's connect"));
+                return Err(AbiError::Denied);
+            }
             server.udp_send(id, to, data, access)
         }
     };

@@ -13,7 +13,8 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, anyhow, bail};
+use crate::config::{parse_bytes, parse_count};
+use anyhow::{Context as _, bail};
 
 pub(crate) const DEFAULT_WASMSERVICE: &str = "./guests/?.wasm;./target/guests/?.wasm";
 pub(crate) const DEFAULT_FUEL: u64 = 1_000_000_000;
@@ -161,34 +162,6 @@ fn default_cache_dir() -> Option<PathBuf> {
     Some(base.join("skybox").join("wasm"))
 }
 
-/// A non-negative integer (`1000000000`, `1e9`, `1_000_000`).
-fn parse_count(text: &str) -> anyhow::Result<u64> {
-    let t = text.trim().replace('_', "");
-    if let Ok(n) = t.parse::<u64>() {
-        return Ok(n);
-    }
-    match t.parse::<f64>() {
-        Ok(f) if f >= 0.0 && f.fract() == 0.0 && f <= u64::MAX as f64 => Ok(f as u64),
-        _ => Err(anyhow!("expected a non-negative integer")),
-    }
-}
-
-/// A byte count with an optional binary suffix: `67108864`, `64M`, `64MiB`, `1G`, `512K`.
-pub(crate) fn parse_bytes(text: &str) -> anyhow::Result<u64> {
-    let t = text.trim();
-    let split = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
-    let (number, suffix) = t.split_at(split);
-    let unit: u64 = match suffix.to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        other => bail!("unknown size suffix '{other}'"),
-    };
-    let n = parse_count(number)?;
-    n.checked_mul(unit).ok_or_else(|| anyhow!("size too large"))
-}
-
 /// A memory cap: bytes, between one wasm page and 4 GiB.
 pub(crate) fn parse_memlimit(text: &str) -> anyhow::Result<usize> {
     let n = parse_bytes(text)?;
@@ -198,7 +171,8 @@ pub(crate) fn parse_memlimit(text: &str) -> anyhow::Result<usize> {
     Ok(n as usize)
 }
 
-/// One launch: `[--fuel=N] [--memlimit=BYTES] [--profile=NAME] name args...`.
+/// One launch: `[--fuel=N] [--memlimit=BYTES] name args...` (the core took `--profile` and
+/// `--tenant` out before).
 ///
 /// Invariant: `name` is not empty and does not start with `--`; `memlimit`, when given, is
 /// within `MIN_MEMLIMIT..=MAX_MEMLIMIT`. Borrows the launch line.
@@ -208,8 +182,6 @@ pub(crate) struct LaunchSpec<'a> {
     pub(crate) fuel: Option<u64>,
     /// Memory cap for this guest; `None` = the config's.
     pub(crate) memlimit: Option<usize>,
-    /// The guest's profile; `None` = the config's `wasm_profile`.
-    pub(crate) profile: Option<&'a str>,
     pub(crate) name: &'a str,
     /// What follows the name, as given (passed to `skybox_start`).
     pub(crate) args: &'a str,
@@ -218,7 +190,7 @@ pub(crate) struct LaunchSpec<'a> {
 impl<'a> LaunchSpec<'a> {
     pub(crate) fn parse(line: &'a str) -> anyhow::Result<LaunchSpec<'a>> {
         let mut rest = line.trim_start();
-        let mut spec = LaunchSpec { fuel: None, memlimit: None, profile: None, name: "", args: "" };
+        let mut spec = LaunchSpec { fuel: None, memlimit: None, name: "", args: "" };
         loop {
             let (word, after) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
             if word.is_empty() {
@@ -237,9 +209,8 @@ impl<'a> LaunchSpec<'a> {
                     spec.memlimit =
                         Some(parse_memlimit(v).with_context(|| format!("wasm: bad --memlimit '{v}'"))?)
                 }
-                Some(("profile", v)) if !v.is_empty() => spec.profile = Some(v),
                 _ => bail!(
-                    "wasm: unknown option '{word}' (expected --fuel=N, --memlimit=BYTES or --profile=NAME)"
+                    "wasm: unknown option '{word}' (expected --profile=NAME, --tenant=NAME, --fuel=N or --memlimit=BYTES)"
                 ),
             }
             rest = after.trim_start();
@@ -256,13 +227,7 @@ mod tests {
         let s = LaunchSpec::parse("--fuel=1e6 --memlimit=2M echo a  b").unwrap();
         assert_eq!(
             s,
-            LaunchSpec {
-                fuel: Some(1_000_000),
-                memlimit: Some(2 << 20),
-                profile: None,
-                name: "echo",
-                args: "a  b"
-            }
+            LaunchSpec { fuel: Some(1_000_000), memlimit: Some(2 << 20), name: "echo", args: "a  b" }
         );
         let s = LaunchSpec::parse("echo --fuel=5").unwrap();
         assert_eq!((s.fuel, s.name, s.args), (None, "echo", "--fuel=5"));

@@ -8,6 +8,7 @@ use super::held::HeldMessages;
 use super::limiter::Limiter;
 use crate::core::message::Handle;
 use crate::core::node::Node;
+use crate::core::profile::{NetRules, Profile};
 use crate::core::requests::HeldRequests;
 use crate::core::service::Service;
 use crate::socket::Server;
@@ -37,14 +38,47 @@ pub(crate) struct GuestState {
     /// thread, outside any message): commands are refused then, so a start section cannot
     /// launch more guests on the same native stack, or kill and abort from a launch.
     pub(crate) instantiated: bool,
-    /// The node grants this guest sockets (config `wasm_net`); `sockets` is the server, once used.
-    pub(crate) network: bool,
+    /// What this guest may do with sockets (see [`Network`]); `sockets` is the server, once
+    /// used.
+    pub(crate) network: Network,
     pub(crate) sockets: Option<Arc<Server>>,
 }
 
+/// A guest's access to the socket server.
+#[derive(Clone)]
+pub(crate) enum Network {
+    /// No socket import works.
+    None,
+    /// Any port, any peer: its module is named by the config's `wasm_net` and its profile sets
+    /// no rules (or is trusted).
+    Any,
+    /// As its profile's `listen` and `connect` allow.
+    Rules(NetRules),
+}
+
+impl Network {
+    /// What a guest of module `name` under `profile` gets, `by_module` telling whether
+    /// `wasm_net` names it.
+    pub(crate) fn of(profile: &Profile, by_module: bool) -> Network {
+        if !profile.is_trusted() && profile.net().grants_any() {
+            Network::Rules(profile.net().clone())
+        } else if by_module {
+            Network::Any
+        } else {
+            Network::None
+        }
+    }
+}
+
 impl GuestState {
-    pub(crate) fn new(node: Arc<Node>, service: Arc<Service>, memlimit: usize, network: bool) -> GuestState {
+    pub(crate) fn new(
+        node: Arc<Node>,
+        service: Arc<Service>,
+        memlimit: usize,
+        network: Network,
+    ) -> GuestState {
         let handle = service.handle();
+        let limiter = Limiter::new(memlimit, service.tenant().map(|t| t.memory_account()));
         GuestState {
             node,
             service,
@@ -55,7 +89,7 @@ impl GuestState {
             forward: [0; 4],
             exit: false,
             instantiated: false,
-            limiter: Limiter::new(memlimit),
+            limiter,
             network,
             sockets: None,
         }
