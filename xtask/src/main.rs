@@ -83,5 +83,7 @@ fn test(root: &Path) -> anyhow::Result<()> {
 }
 
 fn demo(root: &Path) -> anyhow::Result<()> {
+    // The demo runs Rust guests beside its Lua services.
+    guests::build(root)?;
     cargo(root, &["run", "--release", "--package", "skybox", "--", "run", "services/demo/config"])
 }

@@ -2,7 +2,8 @@
 //!
 //! `lua` commands: `ping` answers `"pong"`; `spin` never returns, so the host must stop it (out
 //! of fuel); the guest dies, the caller gets ERROR and every other service goes on. `panic`
-//! panics: a trap too, after the SDK's panic hook has logged the message.
+//! panics: a trap too, after the SDK's panic hook has logged the message. `abort` tries to stop
+//! the whole node (skynet's ABORT) and answers what the host said.
 
 use skybox_sdk::{Error, Reply, Request, Result, Service};
 
@@ -25,6 +26,11 @@ impl Service for Spin {
                 }
             }
             "panic" => panic!("asked to panic"),
+            // Tries to stop the whole node: under a confined profile the host refuses.
+            "abort" => match skybox_sdk::abi::command("ABORT", None) {
+                Ok(_) => Ok(Reply::pack(&("the node let me abort it",))?),
+                Err(e) => Ok(Reply::pack(&(format!("ABORT refused: {e}"),))?),
+            },
             other => Err(Error::new(format!("unknown command {other}"))),
         }
     }
