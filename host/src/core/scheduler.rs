@@ -33,6 +33,36 @@ thread_local! {
     static ON_WORKER: Cell<bool> = const { Cell::new(false) };
     /// The run-next slot of the worker on this thread (null on other threads).
     static RUN_NEXT: Cell<*const RunNext> = const { Cell::new(ptr::null()) };
+    /// The tenant whose service the worker on this thread runs now (null otherwise): see
+    /// [`TenantTurn`].
+    static TENANT_NOW: Cell<*const Tenant> = const { Cell::new(ptr::null()) };
+    /// A service of `TENANT_NOW` that a message woke during its turn, to run next here.
+    static TENANT_NEXT: Cell<Option<Arc<Service>>> = const { Cell::new(None) };
+}
+
+/// A worker's turn at one tenant: while it lasts, a service of that tenant woken on this worker
+/// is kept to run next here (a conversation inside a tenant stays on one core, as the run-next
+/// slot keeps the operator's), under the worker the tenant already counts as its own. Only
+/// this thread sees it, so no other worker can run it behind the tenant's back.
+pub(crate) struct TenantTurn(());
+
+impl TenantTurn {
+    pub(crate) fn begin(tenant: &Arc<Tenant>) -> TenantTurn {
+        TENANT_NOW.with(|t| t.set(Arc::as_ptr(tenant)));
+        TenantTurn(())
+    }
+
+    /// The service woken to run next in this turn, if any.
+    pub(crate) fn take_next(&self) -> Option<Arc<Service>> {
+        TENANT_NEXT.with(Cell::take)
+    }
+}
+
+impl Drop for TenantTurn {
+    fn drop(&mut self) {
+        TENANT_NOW.with(|t| t.set(ptr::null()));
+        debug_assert!(TENANT_NEXT.with(Cell::take).is_none(), "the turn's next service was taken");
+    }
 }
 
 /// Marks the current thread as a worker with slot `run_next` (changes where its pushes go and
@@ -193,9 +223,18 @@ impl GlobalQueue {
     /// this thread (the service it displaces goes to the queue), else into the queue.
     #[inline]
     pub(crate) fn schedule(&self, service: Arc<Service>) {
+        if let Some(tenant) = service.tenant() {
+            // A tenant's service waits its tenant's turn, unless this worker is taking it.
+            if ptr::eq(Arc::as_ptr(tenant), TENANT_NOW.with(Cell::get)) {
+                if let Some(displaced) = TENANT_NEXT.with(|n| n.replace(Some(service))) {
+                    self.push(displaced);
+                }
+                return;
+            }
+            return self.push(service);
+        }
         let slot = RUN_NEXT.with(|r| r.get());
-        // A tenant's service waits its tenant's turn: no slot lets it jump the queue.
-        if slot.is_null() || service.tenant().is_some() {
+        if slot.is_null() {
             return self.push(service);
         }
         // SAFETY: set by `enter_worker` to a slot its node owns for as long as the worker runs.
@@ -341,6 +380,36 @@ mod tests {
         // Off a worker thread: the queue.
         q.schedule(Service::bare(3));
         assert_eq!(handle_of(q.pop()), Some(3));
+    }
+
+    #[test]
+    fn a_tenants_turn_keeps_its_woken_service_and_queues_the_others() {
+        use super::super::tenant::Limits;
+        let tenant = |name: &str| Arc::new(Tenant::new(name, Limits::parse(name, "workers=1", 2).unwrap()));
+        let (mine, other) = (tenant("mine"), tenant("other"));
+        let member = |handle, t: &Arc<Tenant>| {
+            let s = Service::bare(handle);
+            s.set_member(t.join().unwrap());
+            s
+        };
+        let q = GlobalQueue::default();
+        let turn = TenantTurn::begin(&mine);
+        q.schedule(member(1, &mine));
+        q.schedule(member(2, &other));
+        assert!(
+            matches!(q.pop(), Some(Runnable::Tenant(t)) if t.name() == "other"),
+            "another tenant's: queued"
+        );
+        assert!(q.pop().is_none(), "its own: kept for this worker");
+        q.schedule(member(3, &mine));
+        assert_eq!(turn.take_next().map(|s| s.handle()), Some(3), "the latest woken runs next");
+        assert!(
+            matches!(q.pop(), Some(Runnable::Tenant(t)) if t.name() == "mine"),
+            "the one displaced waits its turn"
+        );
+        drop(turn);
+        q.schedule(member(4, &mine));
+        assert!(q.pop().is_none(), "after the turn: the tenant is already queued, 4 waits behind 1");
     }
 
     fn handle_of(r: Option<Runnable>) -> Option<u32> {

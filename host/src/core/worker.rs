@@ -11,7 +11,7 @@ use std::sync::atomic::Ordering;
 use super::mailbox::Popped;
 use super::monitor::WorkerSlot;
 use super::node::Node;
-use super::scheduler::{self, Runnable};
+use super::scheduler::{self, Runnable, TenantTurn};
 use super::service::{Handled, Service};
 use super::tenant::Tenant;
 
@@ -52,14 +52,37 @@ pub(super) fn run(node: &Arc<Node>, index: usize) {
     }
 }
 
-/// Runs a batch of the next service of `tenant` (see `tenant` for the run queue's rules).
+/// Runs a batch of the next service of `tenant` (see `tenant` for the run queue's rules), then
+/// the services of the tenant its messages woke, one after another on this worker, up to
+/// [`scheduler::RUN_NEXT_STREAK`] batches.
 fn run_tenant(node: &Node, tenant: Arc<Tenant>, weight: i8, worker: &WorkerSlot) {
     let (service, again) = tenant.take();
     if again {
         node.global.push_runnable(Runnable::Tenant(tenant.clone()));
     }
-    let Some(service) = service else { return };
-    let left = run_batch(node, service, weight, worker);
+    let Some(mut service) = service else { return };
+    let turn = TenantTurn::begin(&tenant);
+    let mut streak = 0;
+    let left = loop {
+        let left = run_batch(node, service, weight, worker);
+        match turn.take_next() {
+            Some(next) if streak < scheduler::RUN_NEXT_STREAK && !node.is_stopping() => {
+                streak += 1;
+                // Back to the tenant's queue; this worker stays the tenant's.
+                if let Some(left) = left {
+                    node.global.push(left);
+                }
+                service = next;
+            }
+            next => {
+                if let Some(next) = next {
+                    node.global.push(next);
+                }
+                break left;
+            }
+        }
+    };
+    drop(turn);
     if tenant.done(left) {
         node.global.push_runnable(Runnable::Tenant(tenant));
     }
