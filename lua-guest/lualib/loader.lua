@@ -41,7 +41,9 @@ if main then
 else
 	local embed = require "skybox.embed"
 	local source, chunkname = embed.service(name)
-	if source then
+	if type(source) == "function" then
+		main = source	-- an untrusted service's VM: its load takes no bytecode, the host loaded it
+	elseif source then
 		local f, err = load(source, chunkname or ("=" .. name), "b") -- host-compiled bytecode
 		if not f then
 			error(err, 0)

@@ -214,7 +214,8 @@ local function run_job(co, f, first, ...)
 	local session = request_session[co]
 	if session ~= nil then
 		if session ~= 0 then
-			local info = debug.getinfo(f, "S")
+			local getinfo = debug.getinfo	-- an untrusted service's debug library has none
+			local info = getinfo and getinfo(f, "S") or { source = "?", linedefined = 0 }
 			skynet.error(string_format("Maybe forgot response session %s from %s : %s:%d",
 				session, skynet.address(request_source[co]), info.source, info.linedefined))
 		end
@@ -1024,7 +1025,11 @@ function skynet.stat(what)
 end
 
 function skynet.memlimit(bytes)
-	debug.getregistry().memlimit = bytes
+	if c.memlimit then
+		c.memlimit(bytes)	-- an untrusted service: never above its profile's cap (raises)
+	else
+		debug.getregistry().memlimit = bytes
+	end
 	skynet.memlimit = nil	-- only once, before the loader returns
 end
 
@@ -1288,11 +1293,13 @@ end
 
 function skynet.init_service(start)
 	local ok, err = xpcall(run_start, traceback, start)
+	-- In the launcher's text words ("" started, "ERROR"), which a service under any profile may
+	-- send (skynet's launcher takes them too).
 	if ok then
-		skynet.send(".launcher", "lua", "LAUNCHOK")
+		c.send(".launcher", skynet.PTYPE_TEXT, 0, "")
 	else
 		skynet.error("init service failed: " .. tostring(err))
-		skynet.send(".launcher", "lua", "ERROR")
+		c.send(".launcher", skynet.PTYPE_TEXT, 0, "ERROR")
 		skynet.exit()
 	end
 end

@@ -1,13 +1,15 @@
-//! Profiles: what a service may do beyond computing, sending and answering. Every service runs
-//! under one profile, set before its first message and never changed.
+//! Profiles: what a service may do. Every service runs under one profile, set at launch before
+//! any of its code runs and never changed.
 //!
-//! A profile names the skynet commands the service may issue, whether it may send a message
-//! under another service's address (`redirect`, a forward keeping the original sender) and
-//! whether it may launch services. The config defines profiles as `profile_NAME = "commands=A,B
-//! redirect=no launch=no"` lines; `trusted` (everything) and `guest` (the default of wasm guests:
-//! its own timers, names and exit, reading the config and its own statistics) are built in.
-//! Lua services run `trusted`. A service may launch only wasm guests, under a profile within its
-//! own (see [`Profile::within`]), unless it is trusted.
+//! A profile names the skynet commands the service may issue, to whom it may send (`send`:
+//! its tenant, public names, named services, anyone), whether it may send under another
+//! service's address (`redirect`) or launch services, its sockets (`listen`, `connect`), its
+//! tenant and its own limits (fuel, memory, mailbox caps). The config defines profiles as
+//! `profile_NAME = "key=value ..."` lines (docs/SECURITY.md); `trusted` (everything) and `guest`
+//! (the default of wasm guests: its own timers, names and exit, reading the config and its own
+//! statistics) are built in. Lua services run `lua_profile`, `trusted` unless the config says
+//! otherwise. A service that is not trusted launches only under a profile within its own (see
+//! [`Profile::within`] and [`attenuate`]).
 
 use std::sync::{Arc, LazyLock};
 

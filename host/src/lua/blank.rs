@@ -17,8 +17,10 @@ pub(crate) fn build() -> mlua::Result<Lua> {
     // Before the VM exists: only VMs created after the code state is frozen share it.
     super::embed::shared_code();
     // SAFETY: `unsafe_new_with` is needed for the `debug` library, which skynet's Lua code uses
-    // (tracebacks, the registry for memlimit). Lua services are the trusted tier of skybox:
-    // they run operator-supplied code, as in skynet; untrusted code runs as wasm guests.
+    // (tracebacks, the registry for memlimit). A trusted Lua service runs operator-supplied
+    // code, as in skynet; the VM of an untrusted one loses `debug` (but `traceback`), bytecode,
+    // `io` and the rest before its code runs (`confine`, per service: a blank VM belongs to no
+    // service yet).
     let lua = unsafe { Lua::unsafe_new_with(StdLib::ALL_SAFE | StdLib::DEBUG, LuaOptions::new()) };
     // The library's native side: it looks the service up when called. Installed before the
     // switch below, which makes everything here old: a service's collections never mark it.

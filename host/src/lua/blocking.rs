@@ -3,7 +3,8 @@
 //! Each function starts a job on the node's blocking pool and returns a session at once; the
 //! result arrives as the reply to that session (values packed in the `lua` format), so
 //! `skynet.blocking` (lua-guest) waits for it like for a call while the worker serves other
-//! services. Failures come back as `nil, message`, as Lua's io functions report them.
+//! services. Failures come back as `nil, message`, as Lua's io functions report them. A service
+//! that is not trusted gets no `readfile`/`writefile` (they raise): it reaches no file.
 
 use std::net::ToSocketAddrs;
 use std::sync::Arc;
@@ -42,19 +43,34 @@ pub(crate) fn table(lua: &Lua, node: &Arc<Node>, service: &Arc<Service>) -> mlua
             })?,
         )
     };
-    start("readfile", |args| match std::fs::read(args.first().map(String::as_str).unwrap_or_default()) {
-        Ok(bytes) => pack(&[Wire::String(bytes)]),
-        Err(e) => failure(e),
-    })?;
-    start("writefile", |args| {
-        let (Some(path), Some(data)) = (args.first(), args.get(1)) else {
-            return failure("writefile(path, data)");
-        };
-        match std::fs::write(path, data) {
-            Ok(()) => pack(&[Wire::Boolean(true)]),
-            Err(e) => failure(e),
+    if service.profile().is_trusted() {
+        start("readfile", |args| {
+            match std::fs::read(args.first().map(String::as_str).unwrap_or_default()) {
+                Ok(bytes) => pack(&[Wire::String(bytes)]),
+                Err(e) => failure(e),
+            }
+        })?;
+        start("writefile", |args| {
+            let (Some(path), Some(data)) = (args.first(), args.get(1)) else {
+                return failure("writefile(path, data)");
+            };
+            match std::fs::write(path, data) {
+                Ok(()) => pack(&[Wire::Boolean(true)]),
+                Err(e) => failure(e),
+            }
+        })?;
+    } else {
+        // An untrusted service reaches no file (docs/SECURITY.md): the functions raise.
+        let profile = service.profile().name().to_string();
+        for name in ["readfile", "writefile"] {
+            let why =
+                format!("skybox.blocking.{name}: no files for an untrusted service (profile {profile})");
+            t.set(
+                name,
+                guarded(lua, move |_, _: mlua::MultiValue| Err::<(), _>(mlua::Error::runtime(why.clone())))?,
+            )?;
         }
-    })?;
+    }
     start("resolve", |args| {
         let host = args.first().map(String::as_str).unwrap_or_default();
         match (host, 0).to_socket_addrs() {

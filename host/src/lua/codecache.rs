@@ -24,7 +24,7 @@ use super::raw;
 ///
 /// # Safety
 /// `state` is live; the result borrows the stack slot.
-unsafe fn cstr_at<'a>(state: *mut lua_State, index: c_int) -> Option<&'a CStr> {
+pub(super) unsafe fn cstr_at<'a>(state: *mut lua_State, index: c_int) -> Option<&'a CStr> {
     // SAFETY: per the contract; only a string is read (a number is not converted in place).
     unsafe {
         if ffi::lua_type(state, index) != ffi::LUA_TSTRING {
@@ -41,10 +41,15 @@ const OFF: u8 = 1;
 
 static MODE: AtomicU8 = AtomicU8::new(ON);
 
+/// The first byte of a binary chunk (`LUA_SIGNATURE`, "\x1bLua").
+const LUA_SIGNATURE: u8 = 0x1b;
+
 /// A file's bytecode and the file it came from.
 struct Entry {
     len: u64,
     modified: Option<SystemTime>,
+    /// Compiled from source text (not a binary chunk): what a text-only load may use.
+    text: bool,
     bytecode: Arc<[u8]>,
 }
 
@@ -76,11 +81,12 @@ pub(crate) fn module(lua: &mlua::Lua) -> mlua::Result<mlua::Table> {
     Ok(t)
 }
 
-/// The cached bytecode of `path` if it is still the file on disk.
-fn cached(path: &Path, len: u64, modified: Option<SystemTime>) -> Option<Arc<[u8]>> {
+/// The cached bytecode of `path` if it is still the file on disk, and whether its source was
+/// text.
+fn cached(path: &Path, len: u64, modified: Option<SystemTime>) -> Option<(Arc<[u8]>, bool)> {
     let cache = CACHE.lock();
     let entry = cache.get(path)?;
-    (entry.len == len && entry.modified == modified).then(|| entry.bytecode.clone())
+    (entry.len == len && entry.modified == modified).then(|| (entry.bytecode.clone(), entry.text))
 }
 
 unsafe extern "C-unwind" fn dump_writer(
@@ -95,7 +101,8 @@ unsafe extern "C-unwind" fn dump_writer(
 }
 
 /// Loads file `path` onto the stack as `luaL_loadfilex` does (a function, or an error message and
-/// a status), through the cache when `mode` allows binary chunks. Owns nothing across a raise.
+/// a status), through the cache when `mode` allows binary chunks, or text and the file is text
+/// (its bytecode is what parsing it gives). Owns nothing across a raise.
 ///
 /// # Safety
 /// `state` is live with room for two values.
@@ -113,9 +120,9 @@ unsafe fn load(state: *mut lua_State, path: &CStr, mode: Option<&CStr>) -> c_int
             Err(_) => (0, None),
         };
         if cache_mode != OFF
-            && allows(b'b')
             && meta.is_ok()
-            && let Some(bytecode) = cached(Path::new(&name), len, modified)
+            && let Some((bytecode, text)) = cached(Path::new(&name), len, modified)
+            && (allows(b'b') || (text && allows(b't')))
         {
             return ffi::luaL_loadbufferx(
                 state,
@@ -139,6 +146,7 @@ unsafe fn load(state: *mut lua_State, path: &CStr, mode: Option<&CStr>) -> c_int
         } else {
             &text
         };
+        let text_source = body.first() != Some(&LUA_SIGNATURE);
         let mode_ptr = mode.map_or(std::ptr::null(), CStr::as_ptr);
         let status =
             ffi::luaL_loadbufferx(state, body.as_ptr().cast(), body.len(), chunkname.as_ptr(), mode_ptr);
@@ -148,7 +156,7 @@ unsafe fn load(state: *mut lua_State, path: &CStr, mode: Option<&CStr>) -> c_int
         }
         let mut bytecode = Vec::new();
         ffi::lua_dump(state, dump_writer, (&mut bytecode as *mut Vec<u8>).cast(), 0);
-        let entry = Entry { len, modified, bytecode: bytecode.into() };
+        let entry = Entry { len, modified, text: text_source, bytecode: bytecode.into() };
         CACHE.lock().insert(PathBuf::from(name), entry);
         ffi::LUA_OK
     }
@@ -183,8 +191,25 @@ pub(crate) unsafe extern "C-unwind" fn loadfile(state: *mut lua_State) -> c_int 
 /// `require`'s searcher for Lua files on `package.path`, through the cache (it replaces Lua's).
 /// Upvalue 1 is the `package` table.
 pub(crate) unsafe extern "C-unwind" fn search_file(state: *mut lua_State) -> c_int {
-    // SAFETY: called by Lua as a C function; `package.searchpath` runs as a Lua call that may
-    // raise, with nothing owned on this frame.
+    // SAFETY: called by Lua as a C function.
+    unsafe { search_file_with(state, None) }
+}
+
+/// The searcher of an untrusted service's VM (see `confine`): as [`search_file`], over the
+/// private table in upvalue 1 (`path`, `searchpath`) instead of `package`, and text files only.
+pub(crate) unsafe extern "C-unwind" fn search_text_file(state: *mut lua_State) -> c_int {
+    // SAFETY: called by Lua as a C function.
+    unsafe { search_file_with(state, Some(c"t")) }
+}
+
+/// The body of the file searchers: finds the module with `searchpath` and `path` of the table in
+/// upvalue 1 and loads it in `mode`.
+///
+/// # Safety
+/// Called by Lua as a C function with that upvalue.
+unsafe fn search_file_with(state: *mut lua_State, mode: Option<&CStr>) -> c_int {
+    // SAFETY: `package.searchpath` runs as a Lua call that may raise, with nothing owned on this
+    // frame.
     unsafe {
         ffi::luaL_checkstring(state, 1);
         ffi::lua_getfield(state, ffi::lua_upvalueindex(1), c"searchpath".as_ptr());
@@ -199,7 +224,7 @@ pub(crate) unsafe extern "C-unwind" fn search_file(state: *mut lua_State) -> c_i
         ffi::lua_pop(state, 1);
         // The file name stays on the stack (below what `load` pushes) while it is borrowed.
         let Some(path) = cstr_at(state, -1) else { return 1 };
-        let status = load(state, path, None);
+        let status = load(state, path, mode);
         if status != ffi::LUA_OK {
             let text = format!(
                 "error loading module '{}' from file '{}':\n\t{}",

@@ -82,17 +82,26 @@ pub(crate) fn install(lua: &Lua) -> mlua::Result<()> {
 /// Builds a native module's table.
 type ModuleBuilder = fn(&Lua) -> mlua::Result<Table>;
 
+/// Whether an untrusted service may load a [`NATIVE`] module.
+#[derive(PartialEq)]
+enum Untrusted {
+    May,
+    /// It acts on the whole process (the code cache's mode), beyond any one service.
+    MayNot,
+}
+
 /// Native modules built by mlua when first required, found by [`search_embedded`]: nothing of
 /// them exists in a VM before (a preload entry would cost every VM a closure).
-const NATIVE: &[(&str, ModuleBuilder)] = &[
-    ("skynet.crypt", super::crypt::module),
+const NATIVE: &[(&str, ModuleBuilder, Untrusted)] = &[
+    ("skynet.crypt", super::crypt::module, Untrusted::May),
     // skynet's luaclib registers the same module under both names.
-    ("client.crypt", super::crypt::module),
-    ("skynet.memory", super::memory::module),
-    ("skynet.cluster.core", super::cluster::module),
-    ("skynet.stm", super::stm::module),
-    ("skybox.sharedata", super::sharedata::module),
-    ("skybox.codecache", super::codecache::module),
+    ("client.crypt", super::crypt::module, Untrusted::May),
+    ("skynet.memory", super::memory::module, Untrusted::May),
+    ("skynet.cluster.core", super::cluster::module, Untrusted::May),
+    ("skynet.stm", super::stm::module, Untrusted::May),
+    // It refuses writes to an untrusted service itself (names are the node's).
+    ("skybox.sharedata", super::sharedata::module, Untrusted::May),
+    ("skybox.codecache", super::codecache::module, Untrusted::MayNot),
 ];
 
 /// The loader of a [`NATIVE`] module: builds it and returns its table. A light C function.
@@ -102,9 +111,19 @@ unsafe extern "C-unwind" fn load_native(state: *mut ffi::lua_State) -> c_int {
     // before the error (if any) is raised.
     unsafe {
         let name = raw::string_at(state, 1).unwrap_or_default();
-        let Some((_, build)) = NATIVE.iter().find(|(n, _)| n.as_bytes() == name) else {
+        let Some((module, build, untrusted)) = NATIVE.iter().find(|(n, ..)| n.as_bytes() == name) else {
             raw::raise(state, "no such native module");
         };
+        if *untrusted == Untrusted::MayNot
+            && let Some(ctx) = super::native::ctx(state)
+            && !ctx.service.profile().is_trusted()
+        {
+            let profile = ctx.service.profile().name();
+            raw::raise(
+                state,
+                format!("module '{module}' is not available to an untrusted service (profile {profile})"),
+            );
+        }
         let lua = Lua::get_or_init_from_ptr(state);
         let slot = SLOT.to_str().expect("an ASCII name");
         if let Err(err) = build(lua).and_then(|module| lua.set_named_registry_value(slot, module)) {
@@ -121,8 +140,9 @@ unsafe extern "C-unwind" fn load_native(state: *mut ffi::lua_State) -> c_int {
 /// file on `package.path` has the module (the config's `lua_path` may override the library;
 /// Lua's file searcher, next in line, loads it). Whether a path has the module is looked up on
 /// disk once per process (see [`embed::overridden_on_path`]). Upvalue 1 is the `package` table.
-/// A C function: it runs for every `require` of every VM.
-unsafe extern "C-unwind" fn search_embedded(state: *mut ffi::lua_State) -> c_int {
+/// A C function: it runs for every `require` of every VM. (An untrusted service's VM gets it over
+/// a private table instead of `package`, see `confine`.)
+pub(super) unsafe extern "C-unwind" fn search_embedded(state: *mut ffi::lua_State) -> c_int {
     // SAFETY: called by Lua as a C function. Until it returns or raises, this frame holds only
     // borrows of strings on the stack and `&'static` sources; the one call into Lua code
     // (`package.searchpath`) is protected.
@@ -130,7 +150,7 @@ unsafe extern "C-unwind" fn search_embedded(state: *mut ffi::lua_State) -> c_int
         let mut len = 0;
         let name = ffi::luaL_checklstring(state, 1, &mut len);
         let name = std::str::from_utf8(std::slice::from_raw_parts(name.cast(), len)).unwrap_or("");
-        if NATIVE.iter().any(|(n, _)| *n == name) {
+        if NATIVE.iter().any(|(n, ..)| *n == name) {
             ffi::lua_pushcfunction(state, load_native);
             ffi::lua_pushvalue(state, 1);
             return 2;
@@ -181,10 +201,24 @@ fn embedded_source(lua: &Lua, src: Option<embed::Source>) -> mlua::Result<MultiV
     }
 }
 
+/// `function, chunkname` or nothing: for an untrusted service, whose `load` takes no bytecode.
+fn embedded_function(lua: &Lua, src: Option<embed::Source>) -> mlua::Result<MultiValue> {
+    match src {
+        Some(src) => (src.load(lua)?, src.chunkname).into_lua_multi(lua),
+        None => Ok(MultiValue::new()),
+    }
+}
+
+/// `skybox.embed`: `service(name)` and `lualib(name)` give an embedded source as bytecode to
+/// `load`, or, in an untrusted service's VM, as the function itself (the loader takes either).
 fn embed_table(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
-    t.set("service", lua.create_function(|lua, name: String| embedded_source(lua, embed::service(&name)))?)?;
-    t.set("lualib", lua.create_function(|lua, name: String| embedded_source(lua, embed::module(&name)))?)?;
+    // A VM that runs no service (the host's own tests) is nobody's to confine.
+    let trusted = lua.app_data_ref::<Owner>().is_none_or(|owner| owner.service.profile().is_trusted());
+    let give: fn(&Lua, Option<embed::Source>) -> mlua::Result<MultiValue> =
+        if trusted { embedded_source } else { embedded_function };
+    t.set("service", lua.create_function(move |lua, name: String| give(lua, embed::service(&name)))?)?;
+    t.set("lualib", lua.create_function(move |lua, name: String| give(lua, embed::module(&name)))?)?;
     Ok(t)
 }
 

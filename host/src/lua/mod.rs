@@ -4,12 +4,16 @@
 //! embedded `lua-guest` library, and the globals skynet's loader expects (`LUA_PATH`,
 //! `LUA_CPATH`, `LUA_SERVICE`, `LUA_PRELOAD`). The loader itself runs in the service's first
 //! message, on a worker, so a launch returns as soon as the VM exists.
+//!
+//! A service whose profile is not trusted runs in a confined VM (see `confine`): the same blank
+//! VM, stripped of what reaches past the service before any of its code runs.
 
 mod blank;
 mod blocking;
 mod buffers;
 mod cluster;
 mod codecache;
+mod confine;
 mod core_api;
 mod crypt;
 mod embed;
@@ -62,6 +66,9 @@ pub(crate) struct LuaService {
     memory_warning: usize,
     /// The VM's memory limit in bytes (`lua_memlimit`, `skynet.memlimit`), 0 for none.
     memory_limit: usize,
+    /// The highest limit `skynet.memlimit` may set: the cap of an untrusted service's VM (see
+    /// `confine`), `usize::MAX` when there is none.
+    memory_ceiling: usize,
 }
 
 /// As snlua: every resume goes through the profiler, whichever loader runs.
@@ -109,9 +116,18 @@ impl LuaService {
                 .trim()
                 .parse()
                 .with_context(|| format!("lua_memlimit must be a byte count, got {limit}"))?;
+        }
+        let mut memory_ceiling = usize::MAX;
+        if !service.profile().is_trusted() {
+            // Before any of its code; its profile's memory caps it, which it may only lower.
+            memory_limit = confine::confine(&lua, node, service, args, memory_limit)
+                .context("cannot confine the VM of an untrusted service")?;
             if memory_limit > 0 {
-                lua.set_memory_limit(memory_limit)?;
+                memory_ceiling = memory_limit;
             }
+        }
+        if memory_limit > 0 {
+            lua.set_memory_limit(memory_limit)?;
         }
         Ok(LuaService {
             lua: ManuallyDrop::new(lua),
@@ -123,6 +139,7 @@ impl LuaService {
             boot: Boot::queue(node, service, args),
             memory_warning: FIRST_MEMORY_WARNING,
             memory_limit,
+            memory_ceiling,
         })
     }
 
@@ -138,9 +155,11 @@ impl LuaService {
             None => embed::loader().context("the embedded loader is missing")?.load(&self.lua)?,
         };
         loader.call::<()>(args)?;
-        // skynet.memlimit(bytes) leaves the limit in the registry for the host to apply.
+        // skynet.memlimit(bytes) leaves the limit in the registry for the host to apply (never
+        // above an untrusted service's cap: `skynet.core.memlimit` refused that already).
         if let Ok(Some(limit)) = self.lua.named_registry_value::<Option<i64>>("memlimit")
             && limit > 0
+            && limit as u64 <= self.memory_ceiling as u64
             && self.lua.set_memory_limit(limit as usize).is_ok()
         {
             self.memory_limit = limit as usize;

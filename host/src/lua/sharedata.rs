@@ -12,7 +12,8 @@
 //! `copy(proxy)` makes a plain Lua copy of the proxy's (sub)tree; `names()` lists the names.
 //!
 //! Names are per node. The trees live in Rust memory shared by every VM; a string is copied into
-//! a VM when it is read.
+//! a VM when it is read. A service that is not trusted only reads: `new`, `update` and `delete`
+//! raise (the names are every tenant's, and a tree's memory is outside its VM's cap).
 
 use std::ffi::c_int;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,6 +23,7 @@ use mlua::ffi::{self, lua_State};
 use mlua::{Lua, Table as LuaTable};
 use rustc_hash::FxHashMap;
 
+use super::native::VmCtx;
 use super::raw;
 use super::socketdriver::{Failure, bad_argument, own_userdata, set_functions, with_vm};
 use crate::core::node::Node;
@@ -303,6 +305,18 @@ fn name_error(name: &[u8], what: &str) -> Failure {
     Failure::Text(format!("sharedata: {} {what}", String::from_utf8_lossy(name)))
 }
 
+/// Names are the node's, shared by every tenant: only a trusted service publishes or deletes.
+fn may_write(ctx: &VmCtx, function: &str) -> Result<(), Failure> {
+    let profile = ctx.service.profile();
+    if profile.is_trusted() {
+        return Ok(());
+    }
+    Err(Failure::Text(format!(
+        "sharedata.{function}: an untrusted service may only read (profile {})",
+        profile.name()
+    )))
+}
+
 /// `new(name, table)` / `update(name, table)`.
 unsafe fn publish(state: *mut lua_State, fresh: bool) -> c_int {
     let function = if fresh { "new" } else { "update" };
@@ -310,6 +324,7 @@ unsafe fn publish(state: *mut lua_State, fresh: bool) -> c_int {
     // under the registry's lock, which is released before anything is pushed.
     unsafe {
         with_vm(state, |ctx| {
+            may_write(ctx, function)?;
             let Some(name) = raw::string_at(state, 1) else {
                 return Err(bad_argument(state, 1, function, "string"));
             };
@@ -351,6 +366,7 @@ unsafe extern "C-unwind" fn delete(state: *mut lua_State) -> c_int {
     // SAFETY: called by Lua as a C function; nothing raises while Rust values are live.
     unsafe {
         with_vm(state, |ctx| {
+            may_write(ctx, "delete")?;
             let Some(name) = raw::string_at(state, 1) else {
                 return Err(bad_argument(state, 1, "delete", "string"));
             };

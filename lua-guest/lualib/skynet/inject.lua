@@ -7,12 +7,17 @@
 --               register_protocol), by upvalue name, e.g. _U.proto
 --   _P          for each protocol with a dispatch function, the tables among that function's
 --               upvalues, e.g. _P.lua.command
--- `args` (a table.pack) are passed to the chunk.
+-- `args` (a table.pack) are passed to the chunk. In an untrusted service (no debug library
+-- but traceback, text-only load) _U and _P are empty and the code must be source text.
 
 local function collect_upvalue_tables(into, func, seen)
+	local getupvalue = debug.getupvalue
+	if not getupvalue then
+		return	-- an untrusted service's debug library has none: _U and _P stay empty
+	end
 	local i = 1
 	while true do
-		local name, value = debug.getupvalue(func, i)
+		local name, value = getupvalue(func, i)
 		if name == nil then
 			return
 		end

@@ -27,17 +27,24 @@ use super::raw;
 pub(crate) use buffer::decode_event;
 
 /// The loader of `skynet.socketdriver` (in `package.preload`, see `core_api`): the module table.
-/// As skynet's, it refuses to load outside a service ("Init skynet context first").
+/// As skynet's, it refuses to load outside a service ("Init skynet context first"). A service
+/// that is not trusted gets the confined network functions (see `net`); its profile never
+/// changes, so the choice is made once, here.
 pub(crate) unsafe extern "C-unwind" fn open(state: *mut lua_State) -> c_int {
     // SAFETY: called by Lua as a C function; this frame owns nothing, so the errors raised here
     // (and allocation failures) unwind nothing.
     unsafe {
-        if vm(state).is_none() {
+        let Some(ctx) = vm(state) else {
             raw::raise(state, "Init skynet context first");
-        }
+        };
+        let trusted = ctx.service.profile().is_trusted();
         ffi::lua_createtable(state, 0, 32);
         buffer::register(state);
-        net::register(state);
+        if trusted {
+            net::register::<false>(state);
+        } else {
+            net::register::<true>(state);
+        }
         1
     }
 }
