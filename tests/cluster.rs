@@ -52,7 +52,14 @@ fn skybox(dir: &Path, start: &str, port: u16, guests: bool) -> Spawned {
         &nodes,
     ];
     if guests {
-        args.extend(["--set", &wasm, "--set", "guests=1"]);
+        args.extend([
+            "--set",
+            &wasm,
+            "--set",
+            "guests=1",
+            "--set",
+            "profile_relay=commands=TIMEOUT,REG,QUERY,EXIT,GETENV send=any",
+        ]);
     }
     Spawned::start(&args, dir)
 }

@@ -130,7 +130,8 @@ skynet.start(function()
 		-- a guest serves remote calls; a guest calls a remote service through a proxy
 		local x, y = cluster.call("db", "@echo", "hello", 42)
 		check("guest_serves", x == "hello" and y == 42, x)
-		local relay = skynet.launch("wasm", "proxy", skynet.address(proxy))
+		-- (the cluster proxy is the operator's service: the guest's profile must name it, or any)
+		local relay = skynet.launch("wasm", "--profile=relay", "proxy", skynet.address(proxy))
 		v = skynet.call(relay, "lua", "GET", "a")
 		check("guest_calls", v == "foobar", v)
 	end
