@@ -10,11 +10,12 @@ use std::io::Read as _;
 use std::net::{TcpListener, TcpStream};
 
 use skybox::core::message::{Handle, ptype};
-use skybox_sdk::abi::{ERR_COMMAND, ERR_DENIED, ERR_FULL, ERR_NONE};
+use skybox_sdk::abi::{ERR_ARG, ERR_COMMAND, ERR_DENIED, ERR_FULL, ERR_IO, ERR_NONE};
 use wasm_support::*;
 
 const DENIED: i64 = ERR_DENIED as i64;
 const FULL: i64 = ERR_FULL as i64;
+const IO: i64 = ERR_IO as i64;
 
 /// A guest sends `size` bytes from its address 0 to `dest` (type TEXT, no session).
 fn send(h: &Harness, from: Handle, dest: Handle, size: i32) -> i64 {
@@ -155,4 +156,64 @@ fn a_guest_listens_and_connects_only_where_its_profile_allows() {
     let none = h.launch("wasm abi").unwrap();
     h.poke(none, SCRATCH, b"127.0.0.1");
     assert_eq!(h.op(none, OP_SOCKET_LISTEN, &[SCRATCH, 9, 0, 16], &[]), DENIED);
+}
+
+#[test]
+fn a_guest_reads_and_writes_only_beneath_the_directories_its_profile_grants() {
+    let base = Scratch::new("tenants-files-dirs");
+    let root = base.path.display().to_string();
+    std::fs::create_dir_all(base.path.join("data")).unwrap();
+    std::fs::create_dir_all(base.path.join("out")).unwrap();
+    std::fs::write(base.path.join("data/hello.txt"), "hello").unwrap();
+    std::fs::write(base.path.join("secret.txt"), "secret").unwrap();
+    std::os::unix::fs::symlink("../secret.txt", base.path.join("data/escape")).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", base.path.join("data/absolute")).unwrap();
+    let grants = format!("files=data:{root}/data:ro,out:{root}/out:rw commands=EXIT");
+    let h = Harness::new("tenants-files", &[("profile_files", &grants)]);
+    h.guest("abi", &abi_guest());
+    let g = h.launch("wasm --profile=files abi").unwrap();
+    const OUT: i32 = SCRATCH + 512;
+    let op_path = |op: i32, path: &str, c: i32, d: i32, e: i32| {
+        h.poke(g, SCRATCH, path.as_bytes());
+        h.op(g, op, &[SCRATCH, path.len() as i32, c, d, e], &[])
+    };
+    let read = |path: &str, cap: i32| op_path(OP_FILE_READ, path, OUT, cap, 0);
+    let write = |path: &str, data: &[u8], append: i32| {
+        h.poke(g, OUT, data);
+        op_path(OP_FILE_WRITE, path, OUT, data.len() as i32, append)
+    };
+    assert_eq!(read("data/hello.txt", 64), 5);
+    assert_eq!(h.peek(g, OUT, 5), b"hello");
+    h.poke(g, OUT, b"_____");
+    assert_eq!(read("data/hello.txt", 2), 5, "too small: the size, nothing copied");
+    assert_eq!(h.peek(g, OUT, 5), b"_____");
+    // Out of the directory, however spelled: the system (cap-std) refuses.
+    for escape in
+        ["data/../secret.txt", "data/escape", "data/absolute", "data//etc/hostname", "out/../data/hello.txt"]
+    {
+        assert_eq!(read(escape, 64), IO, "{escape}");
+    }
+    assert_eq!(read("secret/x", 64), DENIED, "not a granted name");
+    h.wait_log("file secret/x: no directory 'secret' in profile files");
+    assert_eq!(read("hello.txt", 64), ERR_ARG as i64, "no directory name");
+    // Writes: only where read-write, and beneath it.
+    assert_eq!(write("data/new.txt", b"x", 0), DENIED);
+    h.wait_log("file data/new.txt: directory 'data' is read-only");
+    assert_eq!(write("out/a.txt", b"abc", 0), 0);
+    assert_eq!(write("out/a.txt", b"def", 1), 0);
+    assert_eq!(std::fs::read(base.path.join("out/a.txt")).unwrap(), b"abcdef");
+    assert_eq!(write("out/../secret.txt", b"owned", 0), IO);
+    assert_eq!(std::fs::read(base.path.join("secret.txt")).unwrap(), b"secret");
+    assert!(!base.path.join("data/new.txt").exists());
+    assert_eq!(op_path(OP_FILE_REMOVE, "out/a.txt", 0, 0, 0), 0);
+    assert!(!base.path.join("out/a.txt").exists());
+    // A guest whose profile grants no directory has no file at all.
+    let none = h.launch("wasm abi").unwrap();
+    h.poke(none, SCRATCH, b"data/hello.txt");
+    assert_eq!(h.op(none, OP_FILE_READ, &[SCRATCH, 14, OUT, 64], &[]), DENIED);
+    // A directory that cannot be opened fails the launch.
+    let h2 = Harness::new("tenants-files-missing", &[("profile_gone", "files=x:/nonexistent/skybox:ro")]);
+    h2.guest("abi", &abi_guest());
+    let err = h2.launch("wasm --profile=gone abi").unwrap_err();
+    assert!(format!("{err:#}").contains("cannot open files directory /nonexistent/skybox"), "{err:#}");
 }

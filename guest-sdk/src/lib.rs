@@ -59,6 +59,7 @@ pub mod codec;
 mod debug;
 mod error;
 mod export;
+pub mod fs;
 mod message;
 pub mod net;
 mod node;

@@ -345,6 +345,12 @@ pub(crate) const OP_SOCKET_SEND: i32 = 26;
 pub(crate) const OP_SOCKET_CLOSE: i32 = 27;
 /// `socket_send_to(a = id, b = address ptr, c = address len, d = ptr, e = len)`.
 pub(crate) const OP_SOCKET_SEND_TO: i32 = 28;
+/// `file_read(a = path ptr, b = path len, c = out ptr, d = cap)`.
+pub(crate) const OP_FILE_READ: i32 = 29;
+/// `file_write(a = path ptr, b = path len, c = ptr, d = len, e = append)`.
+pub(crate) const OP_FILE_WRITE: i32 = 30;
+/// `file_remove(a = path ptr, b = path len)`.
+pub(crate) const OP_FILE_REMOVE: i32 = 31;
 
 /// The start of the guest's scratch area (up to 8 KiB), kept across messages.
 pub(crate) const SCRATCH: i32 = 1024;
@@ -371,6 +377,9 @@ pub(crate) const IMPORTS: &str = r#"
   (import "skybox" "socket_send" (func $socket_send (param i32 i32 i32 i32) (result i32)))
   (import "skybox" "socket_close" (func $socket_close (param i32) (result i32)))
   (import "skybox" "socket_send_to" (func $socket_send_to (param i32 i32 i32 i32 i32) (result i32)))
+  (import "skybox" "file_read" (func $file_read (param i32 i32 i32 i32) (result i32)))
+  (import "skybox" "file_write" (func $file_write (param i32 i32 i32 i32 i32) (result i32)))
+  (import "skybox" "file_remove" (func $file_remove (param i32 i32) (result i32)))
 "#;
 
 /// A bump allocator from 8 KiB up (memory grows as needed; 0 when it cannot), reset by
@@ -465,6 +474,12 @@ pub(crate) fn abi_guest() -> String {
     (if (i32.eq (local.get $op) (i32.const 27)) (then (return (i64.extend_i32_s (call $socket_close (local.get $a))))))
     (if (i32.eq (local.get $op) (i32.const 28)) (then (return (i64.extend_i32_s
       (call $socket_send_to (local.get $a) (local.get $b) (local.get $c) (local.get $d) (local.get $e))))))
+    (if (i32.eq (local.get $op) (i32.const 29)) (then (return (i64.extend_i32_s
+      (call $file_read (local.get $a) (local.get $b) (local.get $c) (local.get $d))))))
+    (if (i32.eq (local.get $op) (i32.const 30)) (then (return (i64.extend_i32_s
+      (call $file_write (local.get $a) (local.get $b) (local.get $c) (local.get $d) (local.get $e))))))
+    (if (i32.eq (local.get $op) (i32.const 31)) (then (return (i64.extend_i32_s
+      (call $file_remove (local.get $a) (local.get $b))))))
     (i64.const -1000))
   (func (export "skybox_dispatch")
     (param $ptype i32) (param $session i32) (param $source i32) (param $ptr i32) (param $size i32) (param $msg i32)

@@ -291,6 +291,7 @@ macro_rules! import {
     }};
 }
 
+pub mod files;
 pub mod net;
 
 /// Sends `data` (copied) to `dest` as a message of type `ptype`. `session`: 0 for a one-way

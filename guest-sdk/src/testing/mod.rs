@@ -285,6 +285,12 @@ impl MockHost {
         self.address
     }
 
+    /// The file imports: the mock grants no directory, so every call is refused (as a node
+    /// does for a guest whose profile grants none).
+    pub(crate) fn file_call(&mut self, _path: &str) -> i32 {
+        AbiError::Denied.code()
+    }
+
     pub(crate) fn log(&mut self, text: &[u8]) {
         self.logs.push(String::from_utf8_lossy(text).into_owned());
     }

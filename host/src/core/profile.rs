@@ -200,6 +200,47 @@ impl NetRules {
     }
 }
 
+/// A directory a confined service may use, under a name of its own: `files=NAME:PATH:ro|rw`.
+/// The guest names files as `NAME/relative/path`; the host opens `PATH` once at launch and
+/// resolves every path beneath it (with `cap-std`: no `..` out, no absolute paths, no symlink
+/// that leads outside).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileGrant {
+    /// What the guest calls it (the first component of its paths).
+    pub name: Box<str>,
+    /// The directory on the host.
+    pub path: Box<str>,
+    /// Read-write (`rw`) or read-only (`ro`).
+    pub writable: bool,
+}
+
+impl FileGrant {
+    fn parse_list(profile: &str, value: &str) -> anyhow::Result<Vec<FileGrant>> {
+        value
+            .split(',')
+            .filter(|w| !w.is_empty())
+            .map(|w| {
+                let bad = || anyhow!("profile {profile}: files: '{w}' is not NAME:PATH:ro|rw");
+                let (name, rest) = w.split_once(':').ok_or_else(bad)?;
+                let (path, mode) = rest.rsplit_once(':').ok_or_else(bad)?;
+                let writable = match mode {
+                    "rw" => true,
+                    "ro" => false,
+                    _ => return Err(bad()),
+                };
+                if name.is_empty() || name.contains('/') || path.is_empty() {
+                    return Err(bad());
+                }
+                Ok(FileGrant { name: name.into(), path: path.into(), writable })
+            })
+            .collect()
+    }
+
+    fn within(&self, others: &[FileGrant]) -> bool {
+        others.iter().any(|o| o.name == self.name && o.path == self.path && (o.writable || !self.writable))
+    }
+}
+
 /// The rights and limits of a service. Invariant: `trusted` holds every right.
 #[derive(Debug)]
 pub struct Profile {
@@ -209,6 +250,8 @@ pub struct Profile {
     launch: bool,
     send: SendRule,
     net: NetRules,
+    /// Directories it may read (and write).
+    files: Vec<FileGrant>,
     /// The tenant of services launched under it (none named: a confined profile's own name).
     tenant: Option<Box<str>>,
     /// Messages and bytes its services' mailboxes hold at most.
@@ -231,6 +274,7 @@ impl Profile {
             launch: true,
             send: SendRule::everywhere(),
             net: NetRules::any(),
+            files: Vec::new(),
             tenant: None,
             mailbox: None,
             mailbox_bytes: None,
@@ -248,6 +292,7 @@ impl Profile {
             launch: false,
             send: SendRule::confined(),
             net: NetRules::default(),
+            files: Vec::new(),
             tenant: None,
             mailbox: None,
             mailbox_bytes: None,
@@ -287,7 +332,7 @@ impl Profile {
 
     /// Parses `key=value` words (see docs/SECURITY.md): `commands=A,B redirect=yes|no
     /// launch=yes|no send=tenant,public,any,NAME... listen=PORT,LO-HI,* connect=HOST:PORT,*
-    /// tenant=NAME mailbox=N mailbox_bytes=BYTES fuel=N memory=BYTES`. What is not given is not
+    /// files=NAME:PATH:ro|rw,... tenant=NAME mailbox=N mailbox_bytes=BYTES fuel=N memory=BYTES`. What is not given is not
     /// granted; `send` defaults to `tenant,public`.
     pub fn parse(name: &str, spec: &str) -> anyhow::Result<Profile> {
         let mut p = Profile::nothing(name);
@@ -312,6 +357,7 @@ impl Profile {
                 "send" => p.send = SendRule::parse(value),
                 "listen" => p.net.listen = NetRules::parse_listen(name, value)?,
                 "connect" => p.net.connect = NetRules::parse_connect(name, value)?,
+                "files" => p.files = FileGrant::parse_list(name, value)?,
                 "tenant" => p.tenant = Some(value.into()),
                 "mailbox" => p.mailbox = Some(size(key, value)? as usize),
                 "mailbox_bytes" => p.mailbox_bytes = Some(size(key, value)? as usize),
@@ -324,7 +370,7 @@ impl Profile {
                 "memory" => p.memory = Some(size(key, value)? as usize),
                 _ => bail!(
                     "profile {name}: unknown key '{key}' (commands, redirect, launch, send, listen, connect, \
-                     tenant, mailbox, mailbox_bytes, fuel, memory)"
+                     files, tenant, mailbox, mailbox_bytes, fuel, memory)"
                 ),
             }
         }
@@ -381,6 +427,11 @@ impl Profile {
         &self.net
     }
 
+    /// The directories it may use.
+    pub fn files(&self) -> &[FileGrant] {
+        &self.files
+    }
+
     /// The tenant its services join unless the launch names one.
     pub(crate) fn tenant(&self) -> Option<&str> {
         self.tenant.as_deref()
@@ -413,6 +464,7 @@ impl Profile {
                 && (!self.launch || other.launch)
                 && self.send.within(&other.send)
                 && self.net.within(&other.net)
+                && self.files.iter().all(|f| f.within(&other.files))
                 && limit_within(self.fuel, other.fuel)
                 && limit_within(as_u64(self.memory), as_u64(other.memory)))
     }
@@ -568,6 +620,22 @@ mod tests {
             "no fuel limit is more than p's"
         );
         for bad in ["listen=x", "listen=70000", "connect=nohost", "connect=h:x", "fuel=lots"] {
+            assert!(Profile::parse("x", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn file_grants_parse_and_attenuate() {
+        let p = Profile::parse("p", "files=data:/srv/a:ro,out:./out:rw").unwrap();
+        assert_eq!(p.files().len(), 2);
+        assert!(!p.files()[0].writable && p.files()[1].writable && &*p.files()[1].path == "./out");
+        let ro = Profile::parse("c", "files=out:./out:ro fuel=1").unwrap();
+        assert!(ro.files()[0].within(p.files()));
+        let rw = Profile::parse("c", "files=data:/srv/a:rw").unwrap();
+        assert!(!rw.files()[0].within(p.files()), "read-write where the launcher reads only");
+        let elsewhere = Profile::parse("c", "files=data:/etc:ro").unwrap();
+        assert!(!elsewhere.files()[0].within(p.files()));
+        for bad in ["files=data", "files=data:/x", "files=data:/x:rx", "files=:/x:ro", "files=a/b:/x:ro"] {
             assert!(Profile::parse("x", bad).is_err(), "{bad}");
         }
     }

@@ -142,7 +142,9 @@ impl WasmGuest {
         // no interrupt reaches it: it always gets a finite budget.
         let budget = metering.then_some(fuel.min(DEFAULT_FUEL));
         let network = Network::of(profile, settings.network.grants(spec.name));
-        let fresh = || GuestState::new(node.clone(), service.clone(), memlimit, network.clone());
+        let files = super::files::open(profile)?;
+        let fresh =
+            || GuestState::new(node.clone(), service.clone(), memlimit, network.clone(), files.clone());
         let primary = engines.primary();
         let warn = |w: String| node.log(service.handle(), w);
         let use_pool = primary.pooled && !compiled.pool_refused.load(Ordering::Relaxed);

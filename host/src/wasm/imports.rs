@@ -93,6 +93,7 @@ pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<GuestState>> {
     )?;
     l.func_wrap(MODULE, "exit", |mut c: Ctx| c.data_mut().exit = true)?;
     super::net::define(&mut l)?;
+    super::files::define(&mut l)?;
     Ok(l)
 }
 

@@ -18,6 +18,7 @@ mod abi;
 mod dense;
 mod disk;
 mod engine;
+mod files;
 mod guest;
 mod held;
 mod imports;

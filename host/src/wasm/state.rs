@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use wasmtime::Memory;
 
+use super::files::Files;
 use super::held::HeldMessages;
 use super::limiter::Limiter;
 use crate::core::message::Handle;
@@ -42,6 +43,8 @@ pub(crate) struct GuestState {
     /// used.
     pub(crate) network: Network,
     pub(crate) sockets: Option<Arc<Server>>,
+    /// The directories its profile grants, open (`files`).
+    pub(crate) files: Files,
 }
 
 /// A guest's access to the socket server.
@@ -76,6 +79,7 @@ impl GuestState {
         service: Arc<Service>,
         memlimit: usize,
         network: Network,
+        files: Files,
     ) -> GuestState {
         let handle = service.handle();
         let limiter = Limiter::new(memlimit, service.tenant().map(|t| t.memory_account()));
@@ -92,6 +96,7 @@ impl GuestState {
             limiter,
             network,
             sockets: None,
+            files,
         }
     }
 
