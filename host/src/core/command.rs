@@ -118,7 +118,7 @@ fn own_tenant_guard(node: &Node, from: &Service, target: Handle) -> anyhow::Resu
         return Ok(());
     }
     let theirs = node.handles.grab(target);
-    let same = matches!((from.tenant(), theirs.as_ref().and_then(|t| t.tenant())), (Some(a), Some(b)) if Arc::ptr_eq(a, b));
+    let same = matches!((from.tenant(), theirs.as_ref().and_then(|t| t.tenant())), (Some(a), Some(b)) if std::ptr::eq(a, b));
     if !same {
         bail!("profile {} acts on its own tenant's services only, not :{target:08x}", from.profile().name());
     }

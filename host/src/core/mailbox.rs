@@ -8,7 +8,6 @@
 //! on two workers at once. This lock is the only one on the message path.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 
 use parking_lot::Mutex;
 
@@ -30,7 +29,7 @@ pub struct Mailbox {
 struct Inner {
     /// Each message with the tenant its sender charged for it (see `tenant`), released when the
     /// message leaves the queue.
-    queue: VecDeque<(Message, Option<Arc<Tenant>>)>,
+    queue: VecDeque<(Message, Option<&'static Tenant>)>,
     /// Payload bytes queued.
     bytes: usize,
     /// Messages and bytes a service's sends may fill it to (answers and the host's messages
@@ -122,11 +121,11 @@ impl Mailbox {
     /// Appends a message a service sent, within the mailbox's caps, with the tenant that
     /// `charged` for it (released when it leaves the queue, delivered or not).
     #[inline]
-    pub(crate) fn push_sent(&self, msg: Message, charged: Option<Arc<Tenant>>) -> Pushed {
+    pub(crate) fn push_sent(&self, msg: Message, charged: Option<&'static Tenant>) -> Pushed {
         self.push_with(msg, charged, true)
     }
 
-    fn push_with(&self, msg: Message, charged: Option<Arc<Tenant>>, capped: bool) -> Pushed {
+    fn push_with(&self, msg: Message, charged: Option<&'static Tenant>, capped: bool) -> Pushed {
         let mut inner = self.inner.lock();
         let refuse = inner.closed
             || (capped && (inner.queue.len() >= inner.cap.0 || inner.bytes + msg.data.len() > inner.cap.1));
@@ -295,14 +294,14 @@ mod tests {
     #[test]
     fn caps_hold_back_sends_not_answers_and_charges_are_released() {
         use super::super::tenant::Limits;
-        let tenant = Arc::new(Tenant::new("t", Limits::parse("t", "", 2).unwrap()));
+        let tenant = super::super::tenant::tests::leak(Tenant::new("t", Limits::parse("t", "", 2).unwrap()));
         let mb = Mailbox::new();
         mb.set_caps(Some(2), Some(10));
         let sized = |n: usize| Message { source: 1, session: 0, ptype: 0, data: vec![0; n] };
         tenant.charge(6).unwrap();
-        assert!(matches!(mb.push_sent(sized(6), Some(tenant.clone())), Pushed::Queued));
+        assert!(matches!(mb.push_sent(sized(6), Some(tenant)), Pushed::Queued));
         tenant.charge(6).unwrap();
-        assert!(matches!(mb.push_sent(sized(6), Some(tenant.clone())), Pushed::Full(_)), "bytes");
+        assert!(matches!(mb.push_sent(sized(6), Some(tenant)), Pushed::Full(_)), "bytes");
         assert_eq!(tenant.usage().2, 1, "the refused message's charge is released");
         assert!(matches!(mb.push_sent(sized(4), None), Pushed::Queued));
         assert!(matches!(mb.push_sent(sized(0), None), Pushed::Full(_)), "messages");
@@ -310,11 +309,11 @@ mod tests {
         assert_eq!(mb.pop().unwrap().msg.data.len(), 6);
         assert_eq!(tenant.usage().3, 0, "taken: released");
         tenant.charge(0).unwrap();
-        assert!(matches!(mb.push_sent(sized(0), Some(tenant.clone())), Pushed::Full(_)));
+        assert!(matches!(mb.push_sent(sized(0), Some(tenant)), Pushed::Full(_)));
         tenant.charge(0).unwrap();
         mb.pop();
         mb.pop();
-        assert!(matches!(mb.push_sent(sized(0), Some(tenant.clone())), Pushed::Queued));
+        assert!(matches!(mb.push_sent(sized(0), Some(tenant)), Pushed::Queued));
         drop(mb);
         assert_eq!(tenant.usage().2, 0, "dropped with the mailbox: released");
     }

@@ -309,7 +309,7 @@ impl Node {
         &self,
         service: Arc<Service>,
         msg: Message,
-        charged: Option<Arc<Tenant>>,
+        charged: Option<&'static Tenant>,
     ) -> Result<(), SendError> {
         let pushed = if is_answer(msg.ptype) {
             service.mailbox.push(msg)
@@ -391,11 +391,10 @@ impl Node {
     /// `redirect`; answers only to requests it holds; requests and one-way messages only to
     /// whom its profile's `send` names (its tenant, public names, names), each counted in
     /// flight against its tenant. Each refusal is a log line and an error to the sender.
-    #[cold]
     fn send_confined(
         &self,
         from: &Service,
-        held: &HeldRequests,
+        held: &mut HeldRequests,
         dest: Dest<'_>,
         msg: Message,
     ) -> (Result<(), SendError>, Option<Handle>) {
@@ -418,12 +417,13 @@ impl Node {
             return (Err(SendError::NoDestination), Some(handle));
         };
         if is_answer(msg.ptype) {
-            if !held.holds(handle, msg.session) {
+            // Taken here (rule 2 of `requests`), so the caller's `held.sent` finds nothing to do.
+            if !held.take(handle, msg.session) {
                 let why =
                     format!("may answer only requests it holds (session {} of :{handle:08x})", msg.session);
-                return (refuse(why), Some(handle));
+                return (refuse(why), None);
             }
-            return (self.deliver(target, msg, None), Some(handle));
+            return (self.deliver(target, msg, None), None);
         }
         if !self.may_reach(from, profile, &target) && !self.is_launch_report(handle, &msg) {
             return (
@@ -433,7 +433,7 @@ impl Node {
         }
         let charged = match from.tenant() {
             Some(tenant) => match tenant.charge(msg.data.len()) {
-                Ok(()) => Some(tenant.clone()),
+                Ok(()) => Some(tenant),
                 Err(over) => {
                     if tenant.note_refusal() {
                         self.log(
@@ -459,7 +459,8 @@ impl Node {
 
     /// Whether a service under `profile` may send requests and one-way messages to `target`.
     fn may_reach(&self, from: &Service, profile: &Profile, target: &Service) -> bool {
-        let same_tenant = matches!((from.tenant(), target.tenant()), (Some(a), Some(b)) if Arc::ptr_eq(a, b));
+        let same_tenant =
+            matches!((from.tenant(), target.tenant()), (Some(a), Some(b)) if std::ptr::eq(a, b));
         profile.sends_anywhere()
             || (profile.sends_to_tenant() && same_tenant)
             || (profile.sends_to_public() && target.is_public())

@@ -81,11 +81,6 @@ impl HeldRequests {
         Passed::Done
     }
 
-    /// Whether `(source, session)` is held: a request the service may answer.
-    pub(crate) fn holds(&self, source: Handle, session: i32) -> bool {
-        self.0.contains(&key(source, session))
-    }
-
     /// Takes `(source, session)` out if it is still held (rule 4): true when the caller still
     /// waits for an answer.
     pub(crate) fn take(&mut self, source: Handle, session: i32) -> bool {

@@ -47,8 +47,8 @@ thread_local! {
 pub(crate) struct TenantTurn(());
 
 impl TenantTurn {
-    pub(crate) fn begin(tenant: &Arc<Tenant>) -> TenantTurn {
-        TENANT_NOW.with(|t| t.set(Arc::as_ptr(tenant)));
+    pub(crate) fn begin(tenant: &'static Tenant) -> TenantTurn {
+        TENANT_NOW.with(|t| t.set(tenant));
         TenantTurn(())
     }
 
@@ -204,7 +204,7 @@ impl Sleepers {
 /// its services have work.
 pub(crate) enum Runnable {
     Service(Arc<Service>),
-    Tenant(Arc<Tenant>),
+    Tenant(&'static Tenant),
 }
 
 #[derive(Default)]
@@ -225,7 +225,7 @@ impl GlobalQueue {
     pub(crate) fn schedule(&self, service: Arc<Service>) {
         if let Some(tenant) = service.tenant() {
             // A tenant's service waits its tenant's turn, unless this worker is taking it.
-            if ptr::eq(Arc::as_ptr(tenant), TENANT_NOW.with(Cell::get)) {
+            if ptr::eq(tenant, TENANT_NOW.with(Cell::get)) {
                 if let Some(displaced) = TENANT_NEXT.with(|n| n.replace(Some(service))) {
                     self.push(displaced);
                 }
@@ -254,7 +254,6 @@ impl GlobalQueue {
         match service.tenant() {
             None => self.push_runnable(Runnable::Service(service)),
             Some(tenant) => {
-                let tenant = tenant.clone();
                 if tenant.ready(service) {
                     self.push_runnable(Runnable::Tenant(tenant));
                 }
@@ -385,30 +384,31 @@ mod tests {
     #[test]
     fn a_tenants_turn_keeps_its_woken_service_and_queues_the_others() {
         use super::super::tenant::Limits;
-        let tenant = |name: &str| Arc::new(Tenant::new(name, Limits::parse(name, "workers=1", 2).unwrap()));
+        use super::super::tenant::tests::leak;
+        let tenant = |name: &str| leak(Tenant::new(name, Limits::parse(name, "workers=1", 2).unwrap()));
         let (mine, other) = (tenant("mine"), tenant("other"));
-        let member = |handle, t: &Arc<Tenant>| {
+        let member = |handle, t: &'static Tenant| {
             let s = Service::bare(handle);
             s.set_member(t.join().unwrap());
             s
         };
         let q = GlobalQueue::default();
-        let turn = TenantTurn::begin(&mine);
-        q.schedule(member(1, &mine));
-        q.schedule(member(2, &other));
+        let turn = TenantTurn::begin(mine);
+        q.schedule(member(1, mine));
+        q.schedule(member(2, other));
         assert!(
             matches!(q.pop(), Some(Runnable::Tenant(t)) if t.name() == "other"),
             "another tenant's: queued"
         );
         assert!(q.pop().is_none(), "its own: kept for this worker");
-        q.schedule(member(3, &mine));
+        q.schedule(member(3, mine));
         assert_eq!(turn.take_next().map(|s| s.handle()), Some(3), "the latest woken runs next");
         assert!(
             matches!(q.pop(), Some(Runnable::Tenant(t)) if t.name() == "mine"),
             "the one displaced waits its turn"
         );
         drop(turn);
-        q.schedule(member(4, &mine));
+        q.schedule(member(4, mine));
         assert!(q.pop().is_none(), "after the turn: the tenant is already queued, 4 waits behind 1");
     }
 

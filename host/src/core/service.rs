@@ -124,7 +124,7 @@ impl Service {
 
     /// The tenant it belongs to; `None` for the operator's services.
     #[inline]
-    pub fn tenant(&self) -> Option<&Arc<Tenant>> {
+    pub fn tenant(&self) -> Option<&'static Tenant> {
         self.member.get().map(Member::tenant)
     }
 

@@ -16,6 +16,10 @@
 //! by the mailbox that holds it, when the message leaves it (see `mailbox`). So nothing is
 //! released twice or forgotten on an error path.
 //!
+//! A tenant lives as long as the process: it is made once per name and never freed (a node has
+//! a handful), so services, queued messages and the global queue refer to it as a plain
+//! `&'static Tenant`, with no reference count to touch on the message path.
+//!
 //! The config names a tenant's limits: `tenant_NAME = "services=N memory=BYTES messages=N
 //! inflight=BYTES fuel=N workers=N"`.
 
@@ -106,14 +110,20 @@ pub struct Tenant {
     limits: Limits,
     services: AtomicUsize,
     memory: AtomicUsize,
-    messages: AtomicUsize,
-    inflight: AtomicUsize,
+    /// Messages in flight (high [`COUNT_BITS`] bits) and their bytes (the rest), in one word so
+    /// that a charge is one compare-and-swap and a release one subtraction.
+    flight: AtomicU64,
     /// Fuel burnt in the current second.
     fuel: AtomicU64,
     /// Refusals since the last one logged (a flood logs one line per [`LOG_EVERY`]).
     refusals: AtomicU64,
     run: Mutex<RunQueue>,
 }
+
+/// Bits of [`Tenant::flight`] that count messages (the low bits count bytes).
+const COUNT_BITS: u32 = 24;
+const BYTE_BITS: u32 = 64 - COUNT_BITS;
+const BYTE_MASK: u64 = (1 << BYTE_BITS) - 1;
 
 /// A refusal of a flood is logged once, then once every this many.
 const LOG_EVERY: u64 = 1000;
@@ -146,14 +156,15 @@ fn try_add(counter: &AtomicUsize, n: usize, limit: usize) -> bool {
 }
 
 impl Tenant {
-    pub(crate) fn new(name: &str, limits: Limits) -> Tenant {
+    pub(crate) fn new(name: &str, mut limits: Limits) -> Tenant {
+        limits.messages = limits.messages.min((1 << COUNT_BITS) - 1);
+        limits.inflight = limits.inflight.min(BYTE_MASK as usize);
         Tenant {
             name: name.into(),
             limits,
             services: AtomicUsize::new(0),
             memory: AtomicUsize::new(0),
-            messages: AtomicUsize::new(0),
-            inflight: AtomicUsize::new(0),
+            flight: AtomicU64::new(0),
             fuel: AtomicU64::new(0),
             refusals: AtomicU64::new(0),
             run: Mutex::new(RunQueue::default()),
@@ -171,52 +182,68 @@ impl Tenant {
 
     /// What it holds now: services, memory, messages and bytes in flight, fuel this second.
     pub fn usage(&self) -> (usize, usize, usize, usize, u64) {
+        let flight = self.flight.load(Ordering::Relaxed);
         (
             self.services.load(Ordering::Relaxed),
             self.memory.load(Ordering::Relaxed),
-            self.messages.load(Ordering::Relaxed),
-            self.inflight.load(Ordering::Relaxed),
+            (flight >> BYTE_BITS) as usize,
+            (flight & BYTE_MASK) as usize,
             self.fuel.load(Ordering::Relaxed),
         )
     }
 
     /// Counts one more service, within `services`.
-    pub(crate) fn join(self: &Arc<Self>) -> Result<Member, Over> {
+    pub(crate) fn join(&'static self) -> Result<Member, Over> {
         if !try_add(&self.services, 1, self.limits.services) {
             return Err(Over::Services);
         }
-        Ok(Member { tenant: self.clone() })
+        Ok(Member { tenant: self })
     }
 
     /// Charges a message of `bytes` sent by one of its services, within `messages` and
     /// `inflight`. The mailbox that queues the message releases it (`release`) when the
     /// message is taken or dropped.
     pub(crate) fn charge(&self, bytes: usize) -> Result<(), Over> {
-        if !try_add(&self.messages, 1, self.limits.messages) {
-            return Err(Over::Messages);
-        }
-        if !try_add(&self.inflight, bytes, self.limits.inflight) {
-            self.messages.fetch_sub(1, Ordering::AcqRel);
-            return Err(Over::Inflight);
-        }
-        Ok(())
+        let mut over = Over::Messages;
+        self.flight
+            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |flight| {
+                let (count, held) = ((flight >> BYTE_BITS) as usize, (flight & BYTE_MASK) as usize);
+                if count >= self.limits.messages {
+                    over = Over::Messages;
+                    return None;
+                }
+                match held.checked_add(bytes).filter(|&b| b <= self.limits.inflight) {
+                    Some(b) => Some((((count + 1) as u64) << BYTE_BITS) | b as u64),
+                    None => {
+                        over = Over::Inflight;
+                        None
+                    }
+                }
+            })
+            .map(drop)
+            .map_err(|_| over)
     }
 
     /// Releases a message [`Tenant::charge`] counted.
     pub(crate) fn release(&self, bytes: usize) {
-        self.messages.fetch_sub(1, Ordering::AcqRel);
-        self.inflight.fetch_sub(bytes, Ordering::AcqRel);
+        self.flight.fetch_sub((1 << BYTE_BITS) | bytes as u64, Ordering::AcqRel);
     }
 
     /// An account of memory a runtime grows, charged within `memory` as it grows.
-    pub(crate) fn memory_account(self: &Arc<Self>) -> MemoryCharge {
-        MemoryCharge { tenant: self.clone(), bytes: 0 }
+    pub(crate) fn memory_account(&'static self) -> MemoryCharge {
+        MemoryCharge { tenant: self, bytes: 0 }
     }
 
     /// Counts a refusal; true when this one should be logged (the first of a burst, then one in
     /// [`LOG_EVERY`]).
     pub(crate) fn note_refusal(&self) -> bool {
         self.refusals.fetch_add(1, Ordering::Relaxed).is_multiple_of(LOG_EVERY)
+    }
+
+    /// Whether it counts its guests' fuel (has a `fuel` per second).
+    #[inline]
+    pub(crate) fn meters_fuel(&self) -> bool {
+        self.limits.fuel != 0
     }
 
     /// Adds fuel its guests burnt.
@@ -290,13 +317,13 @@ impl Tenant {
 
 /// A service's place in its tenant: counted in `services` until dropped with the service.
 pub struct Member {
-    tenant: Arc<Tenant>,
+    tenant: &'static Tenant,
 }
 
 impl Member {
     /// The tenant it counts in.
-    pub fn tenant(&self) -> &Arc<Tenant> {
-        &self.tenant
+    pub fn tenant(&self) -> &'static Tenant {
+        self.tenant
     }
 }
 
@@ -308,7 +335,7 @@ impl Drop for Member {
 
 /// Memory a runtime grew, counted against its tenant until dropped (with the runtime).
 pub(crate) struct MemoryCharge {
-    tenant: Arc<Tenant>,
+    tenant: &'static Tenant,
     bytes: usize,
 }
 
@@ -330,7 +357,7 @@ impl MemoryCharge {
     }
 
     pub(crate) fn tenant(&self) -> &Tenant {
-        &self.tenant
+        self.tenant
     }
 }
 
@@ -343,15 +370,20 @@ impl Drop for MemoryCharge {
 /// Every tenant of a node, made on first use from the config's `tenant_NAME` and kept.
 #[derive(Default)]
 pub(crate) struct Tenants {
-    by_name: Mutex<HashMap<Box<str>, Arc<Tenant>>>,
+    by_name: Mutex<HashMap<Box<str>, &'static Tenant>>,
 }
 
 impl Tenants {
     /// Tenant `name`, made with `spec` (its config line, if any) the first time.
-    pub(crate) fn get(&self, name: &str, spec: Option<&str>, threads: usize) -> anyhow::Result<Arc<Tenant>> {
+    pub(crate) fn get(
+        &self,
+        name: &str,
+        spec: Option<&str>,
+        threads: usize,
+    ) -> anyhow::Result<&'static Tenant> {
         let mut by_name = self.by_name.lock();
-        if let Some(tenant) = by_name.get(name) {
-            return Ok(tenant.clone());
+        if let Some(&tenant) = by_name.get(name) {
+            return Ok(tenant);
         }
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
             bail!("'{name}' is not a tenant name (letters, digits, '_' and '-')");
@@ -360,20 +392,26 @@ impl Tenants {
             Some(spec) => Limits::parse(name, spec, threads)?,
             None => Limits::default_for(threads),
         };
-        let tenant = Arc::new(Tenant::new(name, limits));
-        by_name.insert(name.into(), tenant.clone());
+        // Never freed: see the module's docs.
+        let tenant: &'static Tenant = Box::leak(Box::new(Tenant::new(name, limits)));
+        by_name.insert(name.into(), tenant);
         Ok(tenant)
     }
 
     /// Every tenant made so far.
-    pub(crate) fn all(&self) -> Vec<Arc<Tenant>> {
-        self.by_name.lock().values().cloned().collect()
+    pub(crate) fn all(&self) -> Vec<&'static Tenant> {
+        self.by_name.lock().values().copied().collect()
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// A tenant for the life of the test process, as a node's are.
+    pub(crate) fn leak(tenant: Tenant) -> &'static Tenant {
+        Box::leak(Box::new(tenant))
+    }
 
     #[test]
     fn limits_parse_over_defaults() {
@@ -392,7 +430,7 @@ mod tests {
 
     #[test]
     fn totals_are_enforced_and_released_by_their_guards() {
-        let t = Arc::new(Tenant::new(
+        let t = leak(Tenant::new(
             "t",
             Limits::parse("t", "services=1 messages=2 inflight=10 memory=100", 2).unwrap(),
         ));
@@ -422,7 +460,7 @@ mod tests {
 
     #[test]
     fn a_tenant_holds_at_most_its_workers_and_waits_out_its_fuel() {
-        let t = Tenant::new("t", Limits::parse("t", "workers=1 fuel=100", 2).unwrap());
+        let t = leak(Tenant::new("t", Limits::parse("t", "workers=1 fuel=100", 2).unwrap()));
         assert!(t.ready(Service::bare(1)), "first work: into the global queue");
         assert!(!t.ready(Service::bare(2)), "already queued");
         let (s, again) = t.take();

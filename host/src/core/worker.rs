@@ -55,18 +55,21 @@ pub(super) fn run(node: &Arc<Node>, index: usize) {
 /// Runs a batch of the next service of `tenant` (see `tenant` for the run queue's rules), then
 /// the services of the tenant its messages woke, one after another on this worker, up to
 /// [`scheduler::RUN_NEXT_STREAK`] batches.
-fn run_tenant(node: &Node, tenant: Arc<Tenant>, weight: i8, worker: &WorkerSlot) {
+fn run_tenant(node: &Node, tenant: &'static Tenant, weight: i8, worker: &WorkerSlot) {
     let (service, again) = tenant.take();
     if again {
-        node.global.push_runnable(Runnable::Tenant(tenant.clone()));
+        node.global.push_runnable(Runnable::Tenant(tenant));
     }
     let Some(mut service) = service else { return };
-    let turn = TenantTurn::begin(&tenant);
+    let turn = TenantTurn::begin(tenant);
     let mut streak = 0;
     let left = loop {
         let left = run_batch(node, service, weight, worker);
         match turn.take_next() {
-            Some(next) if streak < scheduler::RUN_NEXT_STREAK && !node.is_stopping() => {
+            // As with the run-next slot: a streak ends when others wait.
+            Some(next)
+                if (streak < scheduler::RUN_NEXT_STREAK || node.global.is_empty()) && !node.is_stopping() =>
+            {
                 streak += 1;
                 // Back to the tenant's queue; this worker stays the tenant's.
                 if let Some(left) = left {

@@ -225,7 +225,10 @@ impl WasmGuest {
 
     /// Counts the fuel the last call burnt against the guest's tenant (its fuel per second).
     fn burn(&mut self) {
-        let Some(tenant) = self.store.data().service.tenant().filter(|_| self.metering) else { return };
+        let Some(tenant) = self.store.data().service.tenant().filter(|t| self.metering && t.meters_fuel())
+        else {
+            return;
+        };
         let left = self.store.get_fuel().unwrap_or(0);
         tenant.burn(self.fuel.saturating_sub(left));
     }
