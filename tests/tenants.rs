@@ -217,3 +217,50 @@ fn a_guest_reads_and_writes_only_beneath_the_directories_its_profile_grants() {
     let err = h2.launch("wasm --profile=gone abi").unwrap_err();
     assert!(format!("{err:#}").contains("cannot open files directory /nonexistent/skybox"), "{err:#}");
 }
+
+#[test]
+fn huge_payloads_and_malformed_packs_are_refused_or_contained() {
+    let h =
+        Harness::new("tenants-bad-input", &[("tenant_small", "inflight=1M"), ("public", ".probe,.books")]);
+    h.guest("abi", &abi_guest());
+    // A trusted Lua service with a public name that unpacks what it is sent.
+    h.file(
+        "books.lua",
+        r#"
+local skynet = require "skynet"
+require "skynet.manager"
+skynet.start(function()
+	skynet.dispatch("lua", function(_, _, cmd, n)
+		skynet.retpack(cmd, n)
+	end)
+	skynet.register ".books"
+end)
+"#,
+    );
+    let books = h.launch("snlua books").unwrap();
+    let since = std::time::Instant::now();
+    while h.node.resolve(".books").is_none() {
+        assert!(since.elapsed() < WAIT, "books did not start\n{}", h.log_text());
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let g = h.launch("wasm --tenant=small abi").unwrap();
+    // 2 MiB at once: past the tenant's bytes in flight, refused before it is queued.
+    assert_eq!(h.op(g, OP_GROW, &[40], &[]), 1);
+    assert_eq!(send(&h, g, books, 2 << 20), FULL);
+    h.wait_log("send refused: tenant small is at its limit of bytes in flight");
+    // Bytes that are no `lua` pack, as a request: the service's handler fails, the guest gets
+    // an ERROR answer, and the service goes on answering.
+    assert_eq!(h.op(g, OP_OBSERVE, &[h.probe as i32], &[]), 0);
+    h.poke(g, SCRATCH, &[0xff, 0x13, 0x00, 0x7f, 0x80]);
+    let session =
+        h.op(g, OP_SEND, &[books as i32, ptype::LUA as i32, skybox_sdk::abi::NEW_SESSION, SCRATCH, 5], &[]);
+    assert!(session > 0, "{session}");
+    // The guest reports what reaches it: an ERROR from `.books` for that session.
+    let (t, s, source, _, _) =
+        report(&h.wait_for(WAIT, |m| m.ptype == ptype::CLIENT && m.data.len() >= 16).unwrap());
+    assert_eq!((t, i64::from(s), source), (i32::from(ptype::ERROR), session, books));
+    let reply = h.call(books, ptype::LUA, skybox_sdk::codec::to_bytes(&("count", 7)).unwrap());
+    assert_eq!(reply.ptype, ptype::RESPONSE);
+    assert_eq!(skybox_sdk::codec::from_bytes::<(String, i64)>(&reply.data).unwrap(), ("count".into(), 7));
+    assert!(h.alive(books) && h.alive(g));
+}

@@ -220,7 +220,7 @@ local HELP = {
 	profactive = "profactive [on|off] : jemalloc heap profiling (never active here)",
 	shrtbl = "(skynet) not in skybox: no skynet.memory",
 	clearcache = "clearcache : empty the code cache of files loaded from disk",
-	profile = "profile [address] : the profile each service (or one) runs under",
+	profile = "profile [address] : the profile (and tenant) each service (or one) runs under",
 }
 
 function COMMAND.help()
