@@ -48,6 +48,18 @@ pub(crate) fn install(lua: &Lua) -> mlua::Result<()> {
         wrap_raising(lua, table)
     };
     preload.set("skybox.blocking", lua.create_function(blocking)?)?;
+    // Only for trusted services: it opens any path (an untrusted one finds no such module).
+    let sqlite = |lua: &Lua, ()| {
+        let table = {
+            let owner = owner(lua)?;
+            if !owner.service.profile().is_trusted() {
+                return Err(mlua::Error::runtime("skybox.sqlite: not for an untrusted service"));
+            }
+            super::sqlite::table(lua, &owner.node, &owner.service)?
+        };
+        wrap_raising(lua, table)
+    };
+    preload.set("skybox.sqlite", lua.create_function(sqlite)?)?;
     preload.set("skybox.embed", lua.create_function(|lua, ()| embed_table(lua))?)?;
     // SAFETY: `open` is a C function following Lua's protocol.
     preload.set("skynet.socketdriver", unsafe { lua.create_c_function(super::socketdriver::open)? })?;

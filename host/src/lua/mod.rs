@@ -25,6 +25,7 @@ mod raw;
 pub mod seri;
 mod sharedata;
 mod socketdriver;
+mod sqlite;
 mod stm;
 
 use std::mem::ManuallyDrop;

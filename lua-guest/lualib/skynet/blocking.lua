@@ -8,6 +8,8 @@
 -- messages meanwhile. Failures return nil and a message.
 --   readfile(path) -> contents            writefile(path, data) -> true
 --   resolve(host)  -> { "ip", ... }       sleep(ms) -> true   (a stand-in for a slow call)
+--   sql(path, { { sql, arg... }, ... }) -> { rows, ... }: the statements in one transaction on
+--     the SQLite file `path` (trusted services only), each statement's rows as arrays
 
 local skynet = require "skynet"
 local native = require "skybox.blocking"
@@ -32,6 +34,12 @@ end
 
 function blocking.sleep(ms)
 	return await(native.sleep(ms))
+end
+
+local sqlite
+function blocking.sql(path, statements)
+	sqlite = sqlite or require "skybox.sqlite"
+	return await(sqlite.batch(path, statements))
 end
 
 return blocking
