@@ -10,12 +10,10 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use support::{TempDir, run_skybox_with};
+use support::{Redis, TempDir, run_skybox_with};
 
 const MAIN: &str = r#"
 local skynet = require "skynet"
@@ -63,51 +61,18 @@ fn skynet_dir() -> Option<PathBuf> {
     dir.join("lualib/skynet/db/redis.lua").is_file().then_some(dir)
 }
 
-fn program(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|dir| dir.join(name)).find(|p| p.is_file())
-}
-
-/// A redis-server on a free loopback port, without persistence; killed on drop.
-struct Redis(Child, u16);
-
-impl Redis {
-    fn start(bin: &PathBuf, dir: &TempDir) -> Redis {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new(bin)
-            .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--appendonly", "no"])
-            .current_dir(dir.path())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start redis-server");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not come up");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Redis(child, port)
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn skynets_redis_driver_runs_unchanged() {
     let Some(skynet) = skynet_dir() else {
         println!("skipped: SKYNET_DIR does not name a skynet checkout (lualib/skynet/db/redis.lua)");
         return;
     };
-    let Some(redis_bin) = program("redis-server") else {
+    let Some(redis_bin) = support::program("redis-server") else {
         println!("skipped: redis-server is not installed (the test command installs Debian's)");
         return;
     };
     let dir = TempDir::new("redis");
-    let redis = Redis::start(&redis_bin, &dir);
+    let redis = Redis::start(&redis_bin, &dir, false);
     dir.write("svc/main.lua", MAIN);
     let lib = skynet.join("lualib");
     dir.write(
