@@ -62,7 +62,22 @@ return { inbox, accounts }
 return function(where)
 	local host, port = where:match "^(.+):(%d+)$"
 	assert(host, "mq_store: redis:HOST:PORT, not redis:" .. where)
-	local db = redis.connect(host, tonumber(port))
+	-- A few connections, taken in turn: operations of different coroutines go in parallel, and
+	-- the server can fsync several of them at once.
+	local pool = {}
+	for i = 1, 4 do
+		pool[i] = redis.connect(host, tonumber(port))
+	end
+	local turn = 0
+	local db = setmetatable({}, {
+		__index = function(_, method)
+			return function(_, ...)
+				turn = turn % #pool + 1
+				local c = pool[turn]
+				return c[method](c, ...)
+			end
+		end,
+	})
 	local function eval(script, ...)
 		return db:call("EVAL", script, 0, ...)
 	end
