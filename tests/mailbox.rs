@@ -52,7 +52,8 @@ fn deliveries_survive_a_mailbox_killed_every_few_ticks_and_a_second_run() {
         return;
     }
     let dir = TempDir::new("mailbox-chaos");
-    let sets = ["mq_chaos=3", "mq_deliveries=120", "mq_couriers=4", "mq_players=6"];
+    // Killed every 30 ms, and every 40th answer lost on the way (the courier times out, retries).
+    let sets = ["mq_chaos=3", "mq_lose=40", "mq_deliveries=120", "mq_couriers=4", "mq_players=6"];
     let store = sqlite(&dir);
     let first = run(&store, &sets);
     let line = ledger_ok(&first);

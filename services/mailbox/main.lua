@@ -7,7 +7,8 @@
 -- archived once, for its player, versions without gaps, each applied exactly once, no coin lost
 -- or made. Run it again on the same store (or after `kill -9`): nothing is delivered twice.
 --
--- Config: mq_players (8), mq_couriers (4), mq_deliveries per courier (100), mq_chaos (0: none).
+-- Config: mq_players (8), mq_couriers (4), mq_deliveries per courier (100), mq_chaos (0: none),
+-- mq_lose (every Nth answer of the mailbox lost on the way, 0: none).
 local skynet = require "skynet"
 require "skynet.manager"
 
@@ -15,9 +16,10 @@ local players = tonumber(skynet.getenv "mq_players") or 8
 local couriers = tonumber(skynet.getenv "mq_couriers") or 4
 local deliveries = tonumber(skynet.getenv "mq_deliveries") or 100
 local chaos = tonumber(skynet.getenv "mq_chaos") or 0
+local lose = tonumber(skynet.getenv "mq_lose") or 0
 
 local function launch_mailbox()
-	return skynet.launch("wasm", "--profile=mail", "mailbox")
+	return skynet.launch("wasm", "--profile=mail", "mailbox", "lose=" .. lose)
 end
 
 local function wait_for_mailbox()

@@ -12,7 +12,8 @@
 //!
 //! Launch arguments: `store=NAME` (default `.mqstore`), `wait=TICKS` (how long a `wait` is
 //! held before it answers `false`, default 500), `name=NAME` (the name it registers, default
-//! `.mailbox`).
+//! `.mailbox`), `lose=N` (a fault for the example's tests: every Nth delivery is archived but its
+//! answer never sent, as if lost on the way; 0, the default, loses none).
 //!
 //! Protocol (`lua`):
 //!
@@ -41,6 +42,9 @@ struct Mailbox {
     waiting: RefCell<HashMap<String, Vec<(i64, Responder)>>>,
     delivered: Cell<u64>,
     retries: Cell<u64>,
+    lose: u64,
+    /// Answers withheld (`lose`): never sent, released when the guest goes.
+    lost: RefCell<Vec<Responder>>,
 }
 
 #[derive(Serialize)]
@@ -59,12 +63,14 @@ fn check(what: &str, value: &str, max: usize) -> Result<()> {
 
 impl Service for Mailbox {
     async fn start(args: String) -> Result<Self> {
-        let (mut store, mut wait, mut name) = (".mqstore".to_string(), 500, ".mailbox".to_string());
+        let (mut store, mut wait, mut name, mut lose) =
+            (".mqstore".to_string(), 500, ".mailbox".to_string(), 0);
         for word in args.split_whitespace() {
             match word.split_once('=') {
                 Some(("store", v)) => store = v.to_string(),
                 Some(("wait", v)) => wait = v.parse().map_err(|_| Error::new(format!("bad wait {v}")))?,
                 Some(("name", v)) => name = v.to_string(),
+                Some(("lose", v)) => lose = v.parse().map_err(|_| Error::new(format!("bad lose {v}")))?,
                 _ => return Err(Error::new(format!("unknown argument {word}"))),
             }
         }
@@ -75,6 +81,8 @@ impl Service for Mailbox {
             waiting: RefCell::default(),
             delivered: Cell::new(0),
             retries: Cell::new(0),
+            lose,
+            lost: RefCell::default(),
         })
     }
 
@@ -94,7 +102,17 @@ impl Service for Mailbox {
                     Some(Value::String(bytes)) => bytes.clone(),
                     _ => return Err(Error::new("payload (a string) expected")),
                 };
-                self.deliver(text(1, "player")?, text(2, "ticket")?, payload).await
+                let reply = self.deliver(text(1, "player")?, text(2, "ticket")?, payload).await?;
+                let n = self.delivered.get() + self.retries.get();
+                if self.lose > 0
+                    && n % self.lose == 0
+                    && let Some(responder) = request.responder()
+                {
+                    // Archived, but the answer is lost on the way: the courier must retry.
+                    self.lost.borrow_mut().push(responder);
+                    return Ok(Reply::Later);
+                }
+                Ok(reply)
             }
             "pull" => {
                 let (_, player, after): (String, String, i64) = request.args()?;
@@ -232,6 +250,16 @@ mod tests {
         let [append] = h.take_requests().try_into().unwrap();
         h.respond_lua(&append, &(1, false));
         assert_eq!(h.answer_to(COURIER, retry).unwrap().args::<(i64, bool)>().unwrap(), (1, false));
+    }
+
+    #[test]
+    fn a_lost_answer_is_archived_but_never_sent() {
+        let h = Harness::builder().name(".mqstore", STORE).start::<Mailbox>("lose=1");
+        h.take_sent();
+        let deliver = h.request_lua(COURIER, &("deliver", "p1", "t-1", "coins:5"));
+        let [append] = h.take_requests().try_into().unwrap();
+        h.respond_lua(&append, &(1, true));
+        assert!(h.answer_to(COURIER, deliver).is_none(), "archived, the answer lost");
     }
 
     #[test]
