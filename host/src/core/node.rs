@@ -233,6 +233,7 @@ impl Node {
         for service in self.handles.all() {
             self.kill(service.handle());
         }
+        self.tenants.clear_queues();
         self.logger.shutdown();
         self.exit_code.load(Ordering::SeqCst)
     }

@@ -398,6 +398,15 @@ impl Tenants {
         Ok(tenant)
     }
 
+    /// Drops the services still waiting in every tenant's run queue (the node has stopped:
+    /// the tenants outlive it, their queues must not keep its services).
+    pub(crate) fn clear_queues(&self) {
+        for tenant in self.by_name.lock().values() {
+            let ready = std::mem::take(&mut tenant.run.lock().ready);
+            drop(ready);
+        }
+    }
+
     /// Every tenant made so far.
     pub(crate) fn all(&self) -> Vec<&'static Tenant> {
         self.by_name.lock().values().copied().collect()
