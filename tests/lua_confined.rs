@@ -28,6 +28,13 @@ use support::{Run, Spawned, TempDir, run_skybox_with};
 /// The commands of the `jail` profile: skynet's basics (timers, names, exit, config).
 const COMMANDS: &str = "TIMEOUT,REG,QUERY,NAME,EXIT,GETENV,STARTTIME,STAT,MQLEN";
 
+/// The first lines of every test's `main`: skynet, its manager, and `result` (`testout`).
+const MAIN_HEAD: &str =
+    "local skynet = require \"skynet\"\nrequire \"skynet.manager\"\nlocal result = require \"testout\"";
+
+/// The first lines of the untrusted services' scripts.
+const JAILED_HEAD: &str = "local skynet = require \"skynet\"\nlocal result = require \"testout\"";
+
 /// `RESULT key value...` from any service; on lua_path as `testout`.
 const TESTOUT: &str = r#"
 local skynet = require "skynet"
@@ -211,10 +218,9 @@ end)
 
 #[test]
 fn an_untrusted_service_loads_text_only() {
-    let main = r#"
-local skynet = require "skynet"
-require "skynet.manager"
-local result = require "testout"
+    let main = &[
+        MAIN_HEAD,
+        r#"
 skynet.start(function()
 	local bin = string.dump(function() return 42 end)
 	result("T load_bin", load(bin)())
@@ -227,10 +233,12 @@ skynet.start(function()
 	skynet.call(jailed, "lua", "load", bin)
 	skynet.abort()
 end)
-"#;
-    let jailed = r#"
-local skynet = require "skynet"
-local result = require "testout"
+"#,
+    ]
+    .concat();
+    let jailed = &[
+        JAILED_HEAD,
+        r#"
 local dir = skynet.getenv "testdir"
 skynet.start(function()
 	skynet.dispatch("lua", function(_, _, _, bin)
@@ -248,7 +256,9 @@ skynet.start(function()
 		skynet.retpack(true)
 	end)
 end)
-"#;
+"#,
+    ]
+    .concat();
     let run = Node::new("confined-load", "", "", main, jailed).run();
     expect(&run, "T load_bin", |v| v == "42", "a trusted service to load bytecode");
     expect(&run, "T require_bin", |v| v == "42", "a trusted service to require a binary module");
@@ -264,10 +274,9 @@ end)
 
 #[test]
 fn an_untrusted_service_requires_only_from_its_launch_lua_path() {
-    let main = r#"
-local skynet = require "skynet"
-require "skynet.manager"
-local result = require "testout"
+    let main = &[
+        MAIN_HEAD,
+        r#"
 local dir = skynet.getenv "testdir"
 skynet.start(function()
 	-- the trusted control (it also puts secret.lua in the process's code cache)
@@ -279,10 +288,12 @@ skynet.start(function()
 	skynet.call(jailed, "lua", "done")
 	skynet.abort()
 end)
-"#;
-    let jailed = r#"
-local skynet = require "skynet"
-local result = require "testout"
+"#,
+    ]
+    .concat();
+    let jailed = &[
+        JAILED_HEAD,
+        r#"
 local dir = skynet.getenv "testdir"
 result("J okmod", require("okmod").hi())
 result("J embedded", type(require "skynet.queue"))
@@ -303,7 +314,9 @@ result("J secret_searchers", select(2, pcall(require, "secret")))
 skynet.start(function()
 	skynet.dispatch("lua", function() skynet.retpack(true) end)
 end)
-"#;
+"#,
+    ]
+    .concat();
     let run = Node::new("confined-require", "", "", main, jailed).run();
     expect(&run, "T cpath", |v| v.contains("evil.so"), "a trusted service to try the C module");
     expect(&run, "T secret_path", |v| v == "SECRET", "a trusted service to follow package.path");
@@ -325,10 +338,9 @@ end)
 
 #[test]
 fn an_untrusted_service_reads_no_file_with_loadfile_dofile_or_blocking() {
-    let main = r#"
-local skynet = require "skynet"
-require "skynet.manager"
-local result = require "testout"
+    let main = &[
+        MAIN_HEAD,
+        r#"
 local dir = skynet.getenv "testdir"
 skynet.start(function()
 	result("T loadfile_secret", loadfile(dir .. "/secret/secret.lua")())
@@ -337,10 +349,12 @@ skynet.start(function()
 	skynet.call(jailed, "lua", "blocking")
 	skynet.abort()
 end)
-"#;
-    let jailed = r#"
-local skynet = require "skynet"
-local result = require "testout"
+"#,
+    ]
+    .concat();
+    let jailed = &[
+        JAILED_HEAD,
+        r#"
 local dir = skynet.getenv "testdir"
 result("J dofile", type(dofile))
 result("J loadfile_secret", select(2, loadfile(dir .. "/secret/secret.lua")))
@@ -355,7 +369,9 @@ skynet.start(function()
 		skynet.retpack(true)
 	end)
 end)
-"#;
+"#,
+    ]
+    .concat();
     let run = Node::new("confined-files", "", "", main, jailed).run();
     expect(&run, "T loadfile_secret", |v| v == "SECRET", "a trusted service to load any file");
     expect(&run, "T readfile", |v| v.contains("SECRET"), "a trusted service to read any file");
@@ -370,10 +386,9 @@ end)
 
 #[test]
 fn an_untrusted_service_is_capped_by_its_profile_memory_and_may_only_lower_it() {
-    let main = r#"
-local skynet = require "skynet"
-require "skynet.manager"
-local result = require "testout"
+    let main = &[
+        MAIN_HEAD,
+        r#"
 skynet.start(function()
 	result("T alloc_8m", (pcall(string.rep, "x", 8 * 1024 * 1024)))
 	local jailed = skynet.newservice("--profile=jail", "jailed")
@@ -384,10 +399,12 @@ skynet.start(function()
 	skynet.call(lower, "lua", "alloc", "L alloc_1m", 1024 * 1024)
 	skynet.abort()
 end)
-"#;
-    let jailed = r#"
-local skynet = require "skynet"
-local result = require "testout"
+"#,
+    ]
+    .concat();
+    let jailed = &[
+        JAILED_HEAD,
+        r#"
 local mode = ...
 if mode == "lower" then
 	skynet.memlimit(512 * 1024)
@@ -406,7 +423,9 @@ skynet.start(function()
 		skynet.retpack(true)
 	end)
 end)
-"#;
+"#,
+    ]
+    .concat();
     let run = Node::new("confined-memory", "memory=4M", "", main, jailed).run();
     expect(&run, "T alloc_8m", |v| v == "true", "a trusted service to allocate 8 MiB");
     expect(&run, "J raise", |v| v.contains("caps this service at 4194304 bytes"), "skynet.memlimit refused");
@@ -418,10 +437,9 @@ end)
 
 #[test]
 fn an_untrusted_service_still_sends_calls_sleeps_and_requires() {
-    let main = r#"
-local skynet = require "skynet"
-require "skynet.manager"
-local result = require "testout"
+    let main = &[
+        MAIN_HEAD,
+        r#"
 skynet.start(function()
 	skynet.dispatch("lua", function(_, _, cmd, arg)
 		if cmd == "ping" then
@@ -438,7 +456,9 @@ skynet.start(function()
 	result("J datacenter", skynet.call(dc, "lua", "QUERY", "k"))
 	skynet.abort()
 end)
-"#;
+"#,
+    ]
+    .concat();
     let jailed = r#"
 local skynet = require "skynet"
 local queue = require "skynet.queue"
@@ -607,10 +627,9 @@ end)
 /// profile may send), answers its caller, and cannot send to the operator's services.
 #[test]
 fn an_untrusted_service_with_default_send_rules_starts_answers_and_stays_in_its_tenant() {
-    let main = r#"
-local skynet = require "skynet"
-require "skynet.manager"
-local result = require "testout"
+    let main = &[
+        MAIN_HEAD,
+        r#"
 skynet.start(function()
 	local strict = skynet.newservice("--profile=strict", "jailed", skynet.self())
 	result("started", strict ~= nil)
@@ -618,7 +637,9 @@ skynet.start(function()
 	result("reaches main", skynet.call(strict, "lua", "poke"))
 	skynet.abort()
 end)
-"#;
+"#,
+    ]
+    .concat();
     let jailed = r#"
 local skynet = require "skynet"
 local core = require "skynet.core"

@@ -268,19 +268,13 @@ static TRUSTED: LazyLock<Arc<Profile>> = LazyLock::new(|| Arc::new(Profile::ever
 impl Profile {
     fn everything(name: &str) -> Profile {
         Profile {
-            name: name.into(),
             commands: Commands::all(),
             redirect: true,
             launch: true,
             send: SendRule::everywhere(),
             net: NetRules::any(),
-            files: Vec::new(),
-            tenant: None,
-            mailbox: None,
-            mailbox_bytes: None,
-            fuel: None,
-            memory: None,
             trusted: true,
+            ..Profile::nothing(name)
         }
     }
 
