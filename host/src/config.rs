@@ -19,9 +19,13 @@ pub(crate) struct Config {
 
 impl Config {
     pub(crate) fn load(path: &Path) -> anyhow::Result<Config> {
-        let lua = Lua::new();
+        Config::load_in(&Lua::new(), path)
+    }
+
+    /// As [`Config::load`], in a state of the caller's (the fuzz target's, with limits set).
+    pub(crate) fn load_in(lua: &Lua, path: &Path) -> anyhow::Result<Config> {
         let result = lua.create_table()?;
-        include(&lua, &result, path, 0)?;
+        include(lua, &result, path, 0)?;
         result.set_metatable(None)?;
         let mut values = HashMap::new();
         for pair in result.pairs::<Value, Value>() {

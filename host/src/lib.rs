@@ -14,6 +14,10 @@
 mod boot;
 pub mod config;
 pub mod core;
+/// Entry points for the fuzz targets in `fuzz/`; not part of the API.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod launch;
 pub mod lua;
 mod native;

@@ -1,14 +1,17 @@
 //! Project tasks, run as `cargo xtask <task>`:
 //!
 //! - `test`: every test: builds the wasm guests, then unit tests, the Lua suites, the CLI tests,
-//!   and the guests' own (native) tests.
+//!   the guests' own (native) tests, and a short run of each fuzz target.
 //! - `demo`: builds the host in release mode and runs the demo in `services/demo`.
 //! - `guests`: builds the wasm guests of `services/guests` into `target/guests/NAME.wasm`.
 //! - `compare --skynet DIR`: skybox and skynet side by side on this machine (see `compare`).
 //! - `skynet-tests --skynet DIR`: skynet's own test services on both hosts, outputs compared.
+//! - `fuzz [--seconds N] [TARGET...]`: builds the fuzz targets of `fuzz/` and runs each for N
+//!   seconds (see `fuzz`).
 
 mod apt;
 mod compare;
+mod fuzz;
 mod guests;
 mod skynet_tests;
 
@@ -26,8 +29,9 @@ fn main() -> anyhow::Result<()> {
         "guests" => guests::build(&root).map(drop),
         "compare" => compare::run(&root, &std::env::args().skip(2).collect::<Vec<_>>()),
         "skynet-tests" => skynet_tests::run(&root, &std::env::args().skip(2).collect::<Vec<_>>()),
+        "fuzz" => fuzz::run(&root, &std::env::args().skip(2).collect::<Vec<_>>()),
         _ => {
-            eprintln!("usage: cargo xtask <test|demo|guests|compare|skynet-tests>");
+            eprintln!("usage: cargo xtask <test|demo|guests|compare|skynet-tests|fuzz>");
             bail!("unknown task '{task}'")
         }
     }
@@ -79,7 +83,9 @@ fn test(root: &Path) -> anyhow::Result<()> {
     if !status.success() {
         bail!("the guests' tests failed ({status})");
     }
-    Ok(())
+    // A short run of each fuzz target (fuzz/, built into fuzz/target): it catches a target that
+    // no longer builds or a decoder that crashes on its seeds; real fuzzing is `cargo xtask fuzz`.
+    fuzz::test_slice(root)
 }
 
 fn demo(root: &Path) -> anyhow::Result<()> {

@@ -83,8 +83,13 @@ pub use value::{Table, Value};
 pub const MAX_DEPTH: usize = 32;
 
 /// The deepest table nesting a stream may hold: a value inside [`MAX_DEPTH`] tables is still
-/// accepted, and it may itself be an (empty) table. Matches the host's decoder.
+/// accepted, and it may itself be a table, an empty one (what can be packed again). Matches the
+/// host's decoder.
 pub const MAX_DECODE_DEPTH: usize = MAX_DEPTH + 1;
+
+/// The most array items a decoder reserves room for before reading them (the rest grow as they
+/// come): a stream's claims cost at most this much memory ahead of its bytes.
+pub const PREALLOCATE: usize = 64;
 
 /// Encodes `values` as one stream (what `skynet.pack(v1, v2, ...)` returns).
 ///

@@ -1,7 +1,7 @@
 //! [`Value`]: one Lua value as it travels in a message, and its encoder and decoder.
 
 use super::wire::{self, Reader};
-use super::{DecodeReason, EncodeError, MAX_DECODE_DEPTH, MAX_DEPTH};
+use super::{DecodeReason, EncodeError, MAX_DECODE_DEPTH, MAX_DEPTH, PREALLOCATE};
 use crate::codec::DecodeError;
 
 /// One Lua value of a message.
@@ -316,7 +316,15 @@ fn decode_table(reader: &mut Reader<'_>, cookie: u8, depth: usize) -> Result<Tab
         return Err(reader.error(DecodeReason::TooDeep));
     }
     let len = reader.array_len(cookie)?;
-    let mut table = Table { array: Vec::with_capacity(len), hash: Vec::new() };
+    // A value inside more than MAX_DEPTH tables could not be packed again: the deepest table
+    // must be empty.
+    let deepest = depth > MAX_DEPTH;
+    if deepest && len > 0 {
+        return Err(reader.error(DecodeReason::TooDeep));
+    }
+    // What a stream claims reserves little: nested tables each claiming the bytes left would
+    // otherwise hold far more memory than the message.
+    let mut table = Table { array: Vec::with_capacity(len.min(PREALLOCATE)), hash: Vec::new() };
     for _ in 0..len {
         table.array.push(decode_value(reader, depth)?);
     }
@@ -324,6 +332,7 @@ fn decode_table(reader: &mut Reader<'_>, cookie: u8, depth: usize) -> Result<Tab
         let key = decode_value(reader, depth)?;
         match key {
             Value::Nil => break,
+            _ if deepest => return Err(reader.error(DecodeReason::TooDeep)),
             Value::Real(x) if x.is_nan() => return Err(reader.error(DecodeReason::NanKey)),
             _ => {}
         }

@@ -19,7 +19,7 @@ use mlua::ffi::{self, lua_State};
 #[cfg(test)]
 use mlua::{Lua, MultiValue, Value};
 use skybox_sdk::codec::wire::{self, Reader};
-use skybox_sdk::codec::{DecodeError, DecodeReason, MAX_DECODE_DEPTH, MAX_DEPTH};
+use skybox_sdk::codec::{DecodeError, DecodeReason, MAX_DECODE_DEPTH, MAX_DEPTH, PREALLOCATE};
 
 use super::raw;
 
@@ -339,8 +339,16 @@ unsafe fn decode_table(state: *mut lua_State, reader: &mut Reader<'_>, cookie: u
         }
         // Bounded by the data left, whatever the stream claims.
         let len = reader.array_len(cookie).unwrap_or_else(|e| invalid(state, e));
+        // A value inside more than MAX_DEPTH tables could not be packed again: the deepest
+        // table must be empty (as the SDK's decoder says).
+        let deepest = depth > MAX_DEPTH;
+        if deepest && len > 0 {
+            invalid(state, reader.error(DecodeReason::TooDeep));
+        }
         ffi::luaL_checkstack(state, 3, c"table too deep to unpack".as_ptr());
-        ffi::lua_createtable(state, c_int::try_from(len).unwrap_or(c_int::MAX), 0);
+        // Room for a few items ahead (PREALLOCATE): nested tables each claiming the bytes left
+        // would otherwise reserve far more than the message holds.
+        ffi::lua_createtable(state, len.min(PREALLOCATE) as c_int, 0);
         for i in 1..=len {
             decode_value(state, reader, depth);
             ffi::lua_rawseti(state, -2, i as ffi::lua_Integer);
@@ -350,6 +358,9 @@ unsafe fn decode_table(state: *mut lua_State, reader: &mut Reader<'_>, cookie: u
             if ffi::lua_type(state, -1) == ffi::LUA_TNIL {
                 ffi::lua_pop(state, 1);
                 break;
+            }
+            if deepest {
+                invalid(state, reader.error(DecodeReason::TooDeep));
             }
             decode_value(state, reader, depth);
             ffi::lua_rawset(state, -3);
@@ -635,6 +646,10 @@ mod tests {
         assert_eq!(bytes, cat(&[&[0x0e; 32], &[0x06, 0x00], &[0x00; 32]]));
         assert!(unpack(&lua, &bytes).is_ok());
         assert!(enc_err(&lua, "nest(33, {})").contains("too depth"));
+        // What cannot be packed is not unpacked either: a value inside 33 tables (found by
+        // fuzzing: it decoded, and could not be sent on).
+        let too_deep = cat(&[&[0x0e; 33], &[0x02], &[0x00; 33]]);
+        assert!(unpack(&lua, &too_deep).is_err());
         // Keys count too.
         assert!(enc_err(&lua, "nest(31, {[nest(2, 1)] = 1})").contains("too depth"));
 
