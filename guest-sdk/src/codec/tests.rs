@@ -150,12 +150,12 @@ fn decode_depth_limit() {
     assert!(err.to_string().contains("nested too deep"), "{err}");
     // A value inside MAX_DECODE_DEPTH tables could not be packed again: refused (found by
     // fuzzing), in the array part and in the hash part.
-    let scalar = cat(&[&vec![0x0e; MAX_DECODE_DEPTH], &[0x02], &vec![0x00; MAX_DECODE_DEPTH]]);
+    let scalar = cat(&[&[0x0e; MAX_DECODE_DEPTH], &[0x02], &[0x00; MAX_DECODE_DEPTH]]);
     assert_eq!(decode(&scalar).unwrap_err().reason, DecodeReason::TooDeep);
     let keyed = cat(&[
-        &vec![0x0e; MAX_DECODE_DEPTH - 1],
+        &[0x0e; MAX_DECODE_DEPTH - 1],
         &[0x06, 0x02, 0x02, 0x00],
-        &vec![0x00; MAX_DECODE_DEPTH - 1],
+        &[0x00; MAX_DECODE_DEPTH - 1],
     ]);
     assert_eq!(decode(&keyed).unwrap_err().reason, DecodeReason::TooDeep);
     // Far beyond: fails cleanly, without overflowing the stack.
