@@ -152,11 +152,8 @@ fn decode_depth_limit() {
     // fuzzing), in the array part and in the hash part.
     let scalar = cat(&[&[0x0e; MAX_DECODE_DEPTH], &[0x02], &[0x00; MAX_DECODE_DEPTH]]);
     assert_eq!(decode(&scalar).unwrap_err().reason, DecodeReason::TooDeep);
-    let keyed = cat(&[
-        &[0x0e; MAX_DECODE_DEPTH - 1],
-        &[0x06, 0x02, 0x02, 0x00],
-        &[0x00; MAX_DECODE_DEPTH - 1],
-    ]);
+    let keyed =
+        cat(&[&[0x0e; MAX_DECODE_DEPTH - 1], &[0x06, 0x02, 0x02, 0x00], &[0x00; MAX_DECODE_DEPTH - 1]]);
     assert_eq!(decode(&keyed).unwrap_err().reason, DecodeReason::TooDeep);
     // Far beyond: fails cleanly, without overflowing the stack.
     assert!(decode(&vec![0x0e; 1 << 20]).is_err());
