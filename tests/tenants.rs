@@ -24,7 +24,10 @@ fn send(h: &Harness, from: Handle, dest: Handle, size: i32) -> i64 {
 
 #[test]
 fn tenants_send_among_themselves_and_to_public_names_only() {
-    let h = Harness::new("tenants-send", &[("profile_member", "commands=TIMEOUT,EXIT,REG,KILL,PROFILE")]);
+    let h = Harness::new(
+        "tenants-send",
+        &[("profile_member", "commands=TIMEOUT,EXIT,REG,KILL,PROFILE"), ("public", ".probe,.shop_*")],
+    );
     h.guest("abi", &abi_guest());
     let a1 = h.launch("wasm --profile=member --tenant=a abi").unwrap();
     let a2 = h.launch("wasm --profile=member --tenant=a abi").unwrap();
@@ -40,6 +43,14 @@ fn tenants_send_among_themselves_and_to_public_names_only() {
     assert_eq!(send(&h, a1, b1, 4), DENIED, "another tenant's");
     h.wait_log(&format!("send refused: profile member may not send to :{b1:08x}"));
     assert_eq!(send(&h, a1, private, 4), DENIED, "the operator's, not public");
+    // A public pattern: a name the operator binds under it opens that service.
+    assert!(h.node.bind_name(".shop_fruit", private));
+    assert_eq!(send(&h, a1, private, 4), 0, "public by the pattern .shop_*");
+    assert_eq!(
+        command(&h, a1, "REG", Some(".shop_mine"), SCRATCH, 64),
+        ERR_COMMAND as i64,
+        "not the guest's to bind"
+    );
     // An answer only to a request it holds: a forged RESPONSE is refused.
     let forged = h.op(a1, OP_SEND, &[h.probe as i32, ptype::RESPONSE as i32, 77, 0, 4], &[]);
     assert_eq!(forged, DENIED);

@@ -183,10 +183,15 @@ impl Node {
         self.threads
     }
 
-    /// Whether the config lists `name` in `public`: a service bound to it takes messages from
-    /// every tenant.
+    /// Whether the config lists `name` in `public` (exactly, or by a pattern ending in `*`: a
+    /// prefix): a service bound to it takes messages from every tenant.
     pub(crate) fn is_public_name(&self, name: &str) -> bool {
-        self.env.read().get("public").is_some_and(|list| list.split(',').any(|n| n.trim() == name))
+        self.env.read().get("public").is_some_and(|list| {
+            list.split(',').map(str::trim).any(|p| match p.strip_suffix('*') {
+                Some(prefix) => name.starts_with(prefix),
+                None => p == name,
+            })
+        })
     }
 
     /// Calls `hook` with the address of every service that exits from now on.
