@@ -275,3 +275,43 @@ end)
     assert_eq!(skybox_sdk::codec::from_bytes::<(String, i64)>(&reply.data).unwrap(), ("count".into(), 7));
     assert!(h.alive(books) && h.alive(g));
 }
+
+#[test]
+fn lua_heaps_count_in_their_tenants_memory() {
+    let h = Harness::new("tenants-lua-heap", &[("tenant_heap", "memory=48M")]);
+    h.file(
+        "heap.lua",
+        r#"
+local skynet = require "skynet"
+local hoard = {}
+skynet.start(function()
+	skynet.dispatch("lua", function(_, _, mb)
+		if mb == 0 then
+			hoard = {}
+			collectgarbage()
+			skynet.retpack(true)
+		else
+			skynet.retpack((pcall(function() hoard[#hoard + 1] = string.rep("x", mb * 1024 * 1024) end)))
+		end
+	end)
+	skynet.error "HEAP READY"
+end)
+"#,
+    );
+    let a = h.launch("snlua --tenant=heap heap").unwrap();
+    let b = h.launch("snlua --tenant=heap heap").unwrap();
+    // Started (their handlers set) before anyone calls them.
+    h.wait_log_lines("HEAP READY", 2);
+    let grow = |service: Handle, mb: i64| -> bool {
+        let reply = h.call(service, ptype::LUA, skybox_sdk::codec::to_bytes(&(mb,)).unwrap());
+        assert_eq!(reply.ptype, ptype::RESPONSE, "{}", h.log_text());
+        skybox_sdk::codec::from_bytes::<(bool,)>(&reply.data).unwrap().0
+    };
+    // string.rep of N MiB holds 2N at its peak (its buffer, then the string).
+    assert!(grow(a, 16), "16 MiB (32 at the peak) of the tenant's 48");
+    assert!(!grow(b, 16), "another 16 (32 at the peak) would pass the tenant's total");
+    assert!(grow(b, 4), "what is left is b's");
+    assert!(grow(a, 0), "a lets go");
+    assert!(grow(b, 16), "and b may grow into it");
+    assert!(h.alive(a) && h.alive(b));
+}

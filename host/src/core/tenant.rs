@@ -234,6 +234,11 @@ impl Tenant {
         MemoryCharge { tenant: self, bytes: 0 }
     }
 
+    /// Bytes of memory it may still grow by, together.
+    pub(crate) fn memory_left(&self) -> usize {
+        self.limits.memory.saturating_sub(self.memory.load(Ordering::Relaxed))
+    }
+
     /// Counts a refusal; true when this one should be logged (the first of a burst, then one in
     /// [`LOG_EVERY`]).
     pub(crate) fn note_refusal(&self) -> bool {
@@ -347,6 +352,17 @@ impl MemoryCharge {
         }
         self.bytes += bytes;
         Ok(())
+    }
+
+    /// Counts exactly `bytes`, whatever the limit (memory a runtime already holds, as a Lua
+    /// VM's heap after a message; see [`Tenant::memory_left`] for what it may grow to).
+    pub(crate) fn settle(&mut self, bytes: usize) {
+        if bytes > self.bytes {
+            self.tenant.memory.fetch_add(bytes - self.bytes, Ordering::AcqRel);
+        } else {
+            self.tenant.memory.fetch_sub(self.bytes - bytes, Ordering::AcqRel);
+        }
+        self.bytes = bytes;
     }
 
     /// Gives back `bytes` of what [`MemoryCharge::grow`] added (a growth that failed after).

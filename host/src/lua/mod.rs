@@ -39,6 +39,7 @@ use crate::core::message::{Handle, Message};
 use crate::core::node::Node;
 use crate::core::requests::HeldRequests;
 use crate::core::service::{Actor, Handled, Interrupter, Service};
+use crate::core::tenant::MemoryCharge;
 use interrupt::Interrupt;
 use native::VmCtx;
 
@@ -70,6 +71,9 @@ pub(crate) struct LuaService {
     /// The highest limit `skynet.memlimit` may set: the cap of an untrusted service's VM (see
     /// `confine`), `usize::MAX` when there is none.
     memory_ceiling: usize,
+    /// For a service of a tenant: its heap as counted in the tenant's `memory` (see
+    /// [`LuaService::settle_tenant_memory`]).
+    tenant_heap: Option<MemoryCharge>,
 }
 
 /// As snlua: every resume goes through the profiler, whichever loader runs.
@@ -141,7 +145,25 @@ impl LuaService {
             memory_warning: FIRST_MEMORY_WARNING,
             memory_limit,
             memory_ceiling,
+            tenant_heap: service.tenant().map(|t| t.memory_account()),
         })
+    }
+
+    /// Before and after each message, a service of a tenant counts its heap in the tenant's
+    /// `memory` and may grow, during the message, only by what the tenant has left (within its
+    /// own limit): the allocator is mlua's, so the total is kept message by message, not
+    /// allocation by allocation (services of one tenant growing at the same time on different
+    /// workers may pass it by what they grow in one message each).
+    fn settle_tenant_memory(&mut self) {
+        let Some(heap) = &mut self.tenant_heap else { return };
+        let used = self.lua.used_memory();
+        heap.settle(used);
+        let room = used.saturating_add(heap.tenant().memory_left());
+        let limit = match self.memory_limit {
+            0 => room,
+            own => own.min(room),
+        };
+        let _ = self.lua.set_memory_limit(limit);
     }
 
     /// Runs the loader with `"name arg1 arg2 ..."`, as snlua does.
@@ -233,12 +255,15 @@ impl Actor for LuaService {
         self.interrupt.reset();
         if let Some(args) = self.boot.take_args() {
             self.start(args);
+            self.settle_tenant_memory();
             if Boot::is_boot_message(&msg) {
                 return Handled::Done;
             }
         }
         let Message { source, session, ptype, data } = msg;
         let size = data.len();
+        // What its tenant has left now, not when its last message ended.
+        self.settle_tenant_memory();
         let (callback, forward, token) = {
             let mut state = self.ctx.state.borrow_mut();
             let Some(callback) = state.callback else {
@@ -261,6 +286,7 @@ impl Actor for LuaService {
         if failure.is_some() {
             self.collect_after_failure();
         }
+        self.settle_tenant_memory();
         let used = self.lua.used_memory();
         if used > self.memory_warning {
             self.node.log(self.handle, format!("Memory warning {:.2} M", used as f64 / (1024.0 * 1024.0)));
