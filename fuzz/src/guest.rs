@@ -106,23 +106,9 @@ pub fn wat() -> String {
     format!("(module\n{IMPORTS}{MEMORY}{strings}{CODE})")
 }
 
-const IMPORTS: &str = r#"
-  (import "skybox" "send" (func $send (param i32 i32 i32 i32 i32) (result i32)))
-  (import "skybox" "send_name" (func $send_name (param i32 i32 i32 i32 i32 i32) (result i32)))
-  (import "skybox" "redirect" (func $redirect (param i32 i32 i32 i32 i32 i32) (result i32)))
-  (import "skybox" "forward" (func $forward (param i32 i32 i32 i32 i32) (result i32)))
-  (import "skybox" "msg_read" (func $msg_read (param i32 i32 i32 i32) (result i32)))
-  (import "skybox" "msg_size" (func $msg_size (param i32) (result i32)))
-  (import "skybox" "msg_free" (func $msg_free (param i32) (result i32)))
-  (import "skybox" "forward_type" (func $forward_type (param i32 i32) (result i32)))
-  (import "skybox" "genid" (func $genid (result i32)))
-  (import "skybox" "timeout" (func $timeout (param i32) (result i32)))
-  (import "skybox" "now" (func $now (result i64)))
-  (import "skybox" "hpc" (func $hpc (result i64)))
-  (import "skybox" "self" (func $self (result i32)))
-  (import "skybox" "log" (func $log (param i32 i32)))
-  (import "skybox" "command" (func $command (param i32 i32 i32 i32 i32 i32) (result i32)))
-  (import "skybox" "exit" (func $exit))
+const IMPORTS: &str = concat!(
+    include_str!("../../tests/support/imports.wat"),
+    r#"
   (import "skybox" "socket_listen" (func $socket_listen (param i32 i32 i32 i32) (result i32)))
   (import "skybox" "socket_connect" (func $socket_connect (param i32 i32 i32) (result i32)))
   (import "skybox" "socket_udp" (func $socket_udp (param i32 i32 i32) (result i32)))
@@ -136,7 +122,8 @@ const IMPORTS: &str = r#"
   (import "skybox" "file_read" (func $file_read (param i32 i32 i32 i32) (result i32)))
   (import "skybox" "file_write" (func $file_write (param i32 i32 i32 i32 i32) (result i32)))
   (import "skybox" "file_remove" (func $file_remove (param i32 i32) (result i32)))
-"#;
+"#
+);
 
 /// Memory: registers at 0, the answer at 32, strings at 1024, a held message's copy at 4096
 /// (4 KiB), every delivered block at 8192.

@@ -356,23 +356,9 @@ pub(crate) const OP_FILE_REMOVE: i32 = 31;
 pub(crate) const SCRATCH: i32 = 1024;
 
 /// The imports every WAT guest declares (all of ABI.md's but a few socket ones).
-pub(crate) const IMPORTS: &str = r#"
-  (import "skybox" "send" (func $send (param i32 i32 i32 i32 i32) (result i32)))
-  (import "skybox" "send_name" (func $send_name (param i32 i32 i32 i32 i32 i32) (result i32)))
-  (import "skybox" "redirect" (func $redirect (param i32 i32 i32 i32 i32 i32) (result i32)))
-  (import "skybox" "forward" (func $forward (param i32 i32 i32 i32 i32) (result i32)))
-  (import "skybox" "msg_read" (func $msg_read (param i32 i32 i32 i32) (result i32)))
-  (import "skybox" "msg_size" (func $msg_size (param i32) (result i32)))
-  (import "skybox" "msg_free" (func $msg_free (param i32) (result i32)))
-  (import "skybox" "forward_type" (func $forward_type (param i32 i32) (result i32)))
-  (import "skybox" "genid" (func $genid (result i32)))
-  (import "skybox" "timeout" (func $timeout (param i32) (result i32)))
-  (import "skybox" "now" (func $now (result i64)))
-  (import "skybox" "hpc" (func $hpc (result i64)))
-  (import "skybox" "self" (func $self (result i32)))
-  (import "skybox" "log" (func $log (param i32 i32)))
-  (import "skybox" "command" (func $command (param i32 i32 i32 i32 i32 i32) (result i32)))
-  (import "skybox" "exit" (func $exit))
+pub(crate) const IMPORTS: &str = concat!(
+    include_str!("imports.wat"),
+    r#"
   (import "skybox" "socket_listen" (func $socket_listen (param i32 i32 i32 i32) (result i32)))
   (import "skybox" "socket_send" (func $socket_send (param i32 i32 i32 i32) (result i32)))
   (import "skybox" "socket_close" (func $socket_close (param i32) (result i32)))
@@ -380,7 +366,8 @@ pub(crate) const IMPORTS: &str = r#"
   (import "skybox" "file_read" (func $file_read (param i32 i32 i32 i32) (result i32)))
   (import "skybox" "file_write" (func $file_write (param i32 i32 i32 i32 i32) (result i32)))
   (import "skybox" "file_remove" (func $file_remove (param i32 i32) (result i32)))
-"#;
+"#
+);
 
 /// A bump allocator from 8 KiB up (memory grows as needed; 0 when it cannot), reset by
 /// `$reset` after each message, and an empty `skybox_start`.

@@ -1,0 +1,18 @@
+;; The message and command imports of module `skybox` (guest-sdk/ABI.md), as WAT guests
+;; declare them: shared by the tests' guests and the fuzz target `abi`.
+  (import "skybox" "send" (func $send (param i32 i32 i32 i32 i32) (result i32)))
+  (import "skybox" "send_name" (func $send_name (param i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "skybox" "redirect" (func $redirect (param i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "skybox" "forward" (func $forward (param i32 i32 i32 i32 i32) (result i32)))
+  (import "skybox" "msg_read" (func $msg_read (param i32 i32 i32 i32) (result i32)))
+  (import "skybox" "msg_size" (func $msg_size (param i32) (result i32)))
+  (import "skybox" "msg_free" (func $msg_free (param i32) (result i32)))
+  (import "skybox" "forward_type" (func $forward_type (param i32 i32) (result i32)))
+  (import "skybox" "genid" (func $genid (result i32)))
+  (import "skybox" "timeout" (func $timeout (param i32) (result i32)))
+  (import "skybox" "now" (func $now (result i64)))
+  (import "skybox" "hpc" (func $hpc (result i64)))
+  (import "skybox" "self" (func $self (result i32)))
+  (import "skybox" "log" (func $log (param i32 i32)))
+  (import "skybox" "command" (func $command (param i32 i32 i32 i32 i32 i32) (result i32)))
+  (import "skybox" "exit" (func $exit))
