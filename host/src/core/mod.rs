@@ -14,6 +14,7 @@ pub mod node;
 pub mod profile;
 pub mod requests;
 mod scheduler;
+mod send;
 pub mod service;
 pub mod tenant;
 mod timer;

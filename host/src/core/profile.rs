@@ -368,12 +368,8 @@ impl Profile {
                 ),
             }
         }
-        p.trusted = p.commands == Commands::all()
-            && p.redirect
-            && p.launch
-            && p.send.any
-            && p.net.within(&NetRules::any())
-            && NetRules::any().within(&p.net);
+        p.trusted =
+            p.commands == Commands::all() && p.redirect && p.launch && p.send.any && p.net == NetRules::any();
         Ok(p)
     }
 
