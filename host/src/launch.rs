@@ -127,12 +127,7 @@ pub fn run(options: RunOptions) -> anyhow::Result<i32> {
         endless: Some(endless),
         env: config.values.clone(),
     })?;
-    // wasm guests, and Lua services that fall back to a wasm guest of the same name.
-    let wasm = crate::wasm::WasmRuntime::new(&node)?;
-    node.register_runtime("snlua", wasm.lua_fallback(crate::lua::factory()));
-    node.register_runtime("wasm", wasm.factory());
-    node.register_runtime("harbor", crate::native::harbor::factory());
-    node.register_runtime("logger", crate::native::logger::factory());
+    register_runtimes(&node)?;
     node.start()?;
     // skynet's log service first, at :00000001, so every address after it is skynet's.
     let logger = node.launch_quietly("logger")?;
@@ -143,6 +138,17 @@ pub fn run(options: RunOptions) -> anyhow::Result<i32> {
         return Err(err).context(format!("bootstrap '{bootstrap}' failed"));
     }
     Ok(node.wait())
+}
+
+/// Registers every runtime a node launches services with.
+pub(crate) fn register_runtimes(node: &std::sync::Arc<Node>) -> anyhow::Result<()> {
+    // wasm guests, and Lua services that fall back to a wasm guest of the same name.
+    let wasm = crate::wasm::WasmRuntime::new(node)?;
+    node.register_runtime("snlua", wasm.lua_fallback(crate::lua::factory()));
+    node.register_runtime("wasm", wasm.factory());
+    node.register_runtime("harbor", crate::native::harbor::factory());
+    node.register_runtime("logger", crate::native::logger::factory());
+    Ok(())
 }
 
 /// Detaches from the terminal (skynet's `daemon` key) and writes the pid file. Must run before

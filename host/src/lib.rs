@@ -21,6 +21,7 @@ pub mod fuzzing;
 pub mod launch;
 pub mod lua;
 mod native;
+pub mod record;
 mod socket;
 pub(crate) mod sync;
 pub mod wasm;

@@ -1,4 +1,5 @@
-//! The `skybox` binary: `skybox run CONFIG` or `skybox run --start NAME --path DIR`.
+//! The `skybox` binary: `skybox run CONFIG`, `skybox run --start NAME --path DIR`, or
+//! `skybox replay FILE`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,6 +40,21 @@ enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE")]
         sets: Vec<String>,
     },
+    /// Re-run one recorded service from its record file (config key `record`) and print the log
+    /// lines it printed; exits 1 where the replay diverges from the record.
+    Replay {
+        /// The record file (`recordpath`/NAME-ADDRESS.record).
+        file: PathBuf,
+        /// Sets a config key over the recorded one (repeatable), e.g. a lua_path to a fix.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
+        /// List the record's entries instead of replaying it.
+        #[arg(long)]
+        dump: bool,
+        /// Replay against code that differs from the recorded code (a fix of the recorded bug).
+        #[arg(long)]
+        allow_changed_code: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -53,6 +69,10 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+        Command::Replay { file, sets, dump, allow_changed_code } => {
+            let options = skybox::record::replay::ReplayOptions { file, sets, dump, allow_changed_code };
+            ExitCode::from(skybox::record::replay::run(options).clamp(0, 255) as u8)
         }
     }
 }

@@ -51,7 +51,12 @@ impl Node {
         if !profile.allows(cmd) {
             bail!("{cmd} refused: profile {} does not allow it", profile.name());
         }
-        run(self, from, param).with_context(|| format!("{cmd} {}", param.unwrap_or_default()))
+        let command =
+            || run(self, from, param).with_context(|| format!("{cmd} {}", param.unwrap_or_default()));
+        match from.tape() {
+            Some(tape) => tape.command(from, cmd, param, command),
+            None => command(),
+        }
     }
 }
 

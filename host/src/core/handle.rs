@@ -95,6 +95,20 @@ impl HandleTable {
         }
     }
 
+    /// Makes `service` reachable at its own handle (a replay's one service, whose handle is the
+    /// recorded one). False if that handle is taken.
+    pub(crate) fn register_at(&self, service: Arc<Service>) -> bool {
+        let mut writer = self.writer.lock();
+        let slots = self.slots.load();
+        let slot = slots.slot(service.handle());
+        if slot.load().is_some() {
+            return false;
+        }
+        slot.store(Some(service));
+        writer.live += 1;
+        true
+    }
+
     /// The live service at `handle`, if any.
     #[inline]
     pub fn grab(&self, handle: Handle) -> Option<Arc<Service>> {

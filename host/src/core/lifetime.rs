@@ -15,6 +15,11 @@ use super::node::Node;
 use super::profile::{LaunchOptions, Profile};
 use super::service::{Actor, Service};
 
+/// The line skynet logs as a new service: its runtime and arguments as given.
+pub(crate) fn launch_line(runtime: &str, args: &str) -> String {
+    format!("LAUNCH {runtime} {}", args.trim_start())
+}
+
 impl Node {
     /// Registers and starts a service: `line` is `"runtime args..."`, e.g. `"snlua main 1 2"`.
     pub fn launch(self: &Arc<Self>, line: &str) -> anyhow::Result<Handle> {
@@ -38,7 +43,7 @@ impl Node {
                 let handle = service.handle();
                 // skynet logs every launch from the new service, its arguments as given.
                 if logged {
-                    self.log(handle, format!("LAUNCH {runtime} {}", args.trim_start()));
+                    self.log(handle, launch_line(runtime, args));
                 }
                 // Born scheduled (see `mailbox`): hand it to the workers now that it is complete.
                 self.global.push(service);
@@ -54,7 +59,7 @@ impl Node {
 
     /// The runtime of a new service, under the profile and in the tenant the launch options
     /// name (see `profile::LaunchOptions`), else the runtime's defaults (see [`Node::confine`]).
-    fn build(
+    pub(crate) fn build(
         self: &Arc<Self>,
         service: &Arc<Service>,
         runtime: &str,
@@ -67,6 +72,9 @@ impl Node {
         if let Some(name) = options.tenant {
             self.join_tenant(service, name)?;
         }
+        // The service's name: the first word that is not an option (`wasm --fuel=N name`).
+        let name = options.rest.split_whitespace().find(|w| !w.starts_with("--")).unwrap_or("");
+        crate::record::attach(self, service, runtime, args, name);
         let actor = match self.runtimes.read().get(runtime) {
             Some(factory) => factory(self, service, &options.rest)?,
             None => bail!("unknown service type '{runtime}'"),
@@ -116,6 +124,9 @@ impl Node {
             return false;
         };
         service.mark_closed();
+        if let Some(tape) = service.tape() {
+            tape.retired(self.is_stopping());
+        }
         for msg in service.mailbox.close() {
             self.bounce(handle, msg);
         }
@@ -148,6 +159,9 @@ impl Node {
         drop(slot);
         let held: Vec<_> = actor.held().drain().collect();
         drop(actor);
+        if let Some(tape) = service.tape() {
+            tape.finish();
+        }
         for (source, session) in held {
             self.send_error(service.handle(), source, session);
         }

@@ -39,6 +39,11 @@ impl Logger {
     }
 
     pub(crate) fn log(&self, source: Handle, text: String) {
+        CAPTURED.with(|captured| {
+            if let Some(lines) = captured.borrow_mut().as_mut() {
+                lines.push((source, text.clone()));
+            }
+        });
         if let Err(channel::SendError(Entry::Line(source, text))) = self.tx.send(Entry::Line(source, text)) {
             // The logger already stopped (a line racing the shutdown): write it directly.
             println!("[:{source:08x}] {text}");
@@ -58,6 +63,21 @@ impl Drop for Logger {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+thread_local! {
+    /// Lines logged on this thread while [`capture`] runs.
+    static CAPTURED: std::cell::RefCell<Option<Vec<(Handle, String)>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` and returns, besides its result, the lines it logged on this thread (they are
+/// logged as usual too): a recording keeps the lines the host logs while it performs a
+/// service's command or send, which a replay does not perform (see `record`).
+pub(crate) fn capture<R>(f: impl FnOnce() -> R) -> (R, Vec<(Handle, String)>) {
+    let outer = CAPTURED.with(|c| c.borrow_mut().replace(Vec::new()));
+    let result = f();
+    let lines = CAPTURED.with(|c| std::mem::replace(&mut *c.borrow_mut(), outer)).unwrap_or_default();
+    (result, lines)
 }
 
 fn open_log(path: &Path) -> io::Result<File> {

@@ -4,8 +4,8 @@
 mod blocking;
 mod command;
 pub mod handle;
-mod lifetime;
-mod logger;
+pub(crate) mod lifetime;
+pub(crate) mod logger;
 pub mod mailbox;
 pub mod message;
 pub(crate) mod monitor;
@@ -18,4 +18,4 @@ mod send;
 pub mod service;
 pub mod tenant;
 mod timer;
-mod worker;
+pub(crate) mod worker;

@@ -209,9 +209,19 @@ impl Node {
         }
         let node = self.clone();
         spawn("skybox-timer".into(), Box::new(move || super::timer::run(&node)))?;
+        drop(joins);
+        self.start_monitor()
+    }
+
+    /// Starts the monitor thread alone (when `endless` is set): [`Node::start`], and a replay,
+    /// whose one service an endless loop must not hang either.
+    pub(crate) fn start_monitor(self: &Arc<Self>) -> anyhow::Result<()> {
         if let Some(limit) = self.endless {
             let node = self.clone();
-            spawn("skybox-monitor".into(), Box::new(move || super::monitor::run(&node, limit)))?;
+            let monitor = std::thread::Builder::new()
+                .name("skybox-monitor".into())
+                .spawn(move || super::monitor::run(&node, limit))?;
+            self.joins.lock().push(monitor);
         }
         Ok(())
     }
@@ -287,6 +297,16 @@ impl Node {
     /// Writes one log line as `source`.
     pub(crate) fn log(&self, source: Handle, text: String) {
         self.logger.log(source, text);
+    }
+
+    /// Every config key and its value now.
+    pub(crate) fn env_snapshot(&self) -> Vec<(String, String)> {
+        self.env.read().iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+
+    /// Writes every log line sent so far and stops the logger (a replay's last step).
+    pub(crate) fn flush_log(&self) {
+        self.logger.shutdown();
     }
 
     /// A config key (`skynet.getenv`).

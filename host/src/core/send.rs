@@ -87,6 +87,27 @@ impl Node {
         data: Vec<u8>,
     ) -> Result<(), SendError> {
         from.counters.messages_out.fetch_add(1, Ordering::Relaxed);
+        if let Some(tape) = from.tape() {
+            return tape.send(source, dest, ptype, session, data, |data| {
+                self.send_unrecorded(from, held, source, dest, ptype, session, data)
+            });
+        }
+        self.send_unrecorded(from, held, source, dest, ptype, session, data)
+    }
+
+    /// [`Node::send`] past the recording seam.
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    fn send_unrecorded(
+        &self,
+        from: &Service,
+        held: &mut HeldRequests,
+        source: Handle,
+        dest: Dest<'_>,
+        ptype: u8,
+        session: i32,
+        data: Vec<u8>,
+    ) -> Result<(), SendError> {
         let msg = Message { source, session, ptype, data };
         let (sent, dest) = if from.profile().is_trusted() {
             let to = |handle: Handle, msg| match self.handles.grab(handle) {

@@ -86,6 +86,8 @@ pub struct Service {
     member: std::sync::OnceLock<Member>,
     /// Bound to a name the config lists in `public`: any service may send to it.
     public: AtomicBool,
+    /// Set at launch when the service is recorded (config `record`) or replayed.
+    tape: std::sync::OnceLock<crate::record::Tape>,
 }
 
 impl Service {
@@ -104,7 +106,29 @@ impl Service {
             profile: std::sync::OnceLock::new(),
             member: std::sync::OnceLock::new(),
             public: AtomicBool::new(false),
+            tape: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The service's recording or replay, if any (see `record`).
+    #[inline]
+    pub(crate) fn tape(&self) -> Option<&crate::record::Tape> {
+        self.tape.get()
+    }
+
+    /// Sets the tape, once, before the runtime is built.
+    pub(crate) fn set_tape(&self, tape: crate::record::Tape) {
+        let _ = self.tape.set(tape);
+    }
+
+    /// The last session id handed out (a replay restores it after a command or host call).
+    pub(crate) fn session(&self) -> i32 {
+        self.session.load(Ordering::Relaxed)
+    }
+
+    /// Sets the session counter as a recording found it (replay only).
+    pub(crate) fn restore_session(&self, session: i32) {
+        self.session.store(session, Ordering::Relaxed);
     }
 
     /// The profile the service runs under (see `profile`).

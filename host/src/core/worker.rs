@@ -9,10 +9,11 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::mailbox::Popped;
+use super::message::Message;
 use super::monitor::WorkerSlot;
 use super::node::Node;
 use super::scheduler::{self, Runnable, TenantTurn};
-use super::service::{Handled, Service};
+use super::service::{Actor, Handled, Service};
 use super::tenant::Tenant;
 
 /// Worker `index`'s thread, until the node stops.
@@ -96,6 +97,31 @@ fn steal(node: &Node, thief: usize) -> Option<Arc<Service>> {
     node.run_next.iter().enumerate().filter(|&(i, _)| i != thief).find_map(|(_, slot)| slot.take())
 }
 
+/// Hands one message to a service's runtime (a worker's, or a replay's): the request it
+/// carries is held (see `requests`) and answered with ERROR if the runtime failed it; a
+/// recorded service's tape notes the message first.
+pub(crate) fn handle_one(node: &Node, service: &Service, actor: &mut dyn Actor, msg: Message) {
+    if let Some(tape) = service.tape() {
+        tape.message(&msg);
+    }
+    let request = actor.held().received(&msg);
+    let handled = actor.dispatch(msg);
+    if handled == Handled::Failed
+        && let Some((source, session)) = request
+        && actor.held().take(source, session)
+    {
+        node.send_error(service.handle(), source, session);
+    }
+}
+
+/// [`handle_one`] on worker slot 0, where the monitor sees it: a replay's loop.
+pub(crate) fn handle_alone(node: &Node, service: &Service, actor: &mut dyn Actor, msg: Message) {
+    let slot = &node.workers[0];
+    slot.begin(msg.source, service.handle(), node.clock.hpc());
+    handle_one(node, service, actor, msg);
+    slot.end();
+}
+
 /// Runs a batch of `service`'s messages; returns it if it still has work (to be requeued).
 fn run_batch(node: &Node, service: Arc<Service>, weight: i8, worker: &WorkerSlot) -> Option<Arc<Service>> {
     if service.is_closed() {
@@ -126,20 +152,13 @@ fn run_batch(node: &Node, service: Arc<Service>, weight: i8, worker: &WorkerSlot
         }
         counters.messages_in.fetch_add(1, Ordering::Relaxed);
         service.log_message(&msg, &node.clock);
-        let request = actor.held().received(&msg);
         let started = node.clock.hpc();
         counters.running_since.store(started, Ordering::Relaxed);
         worker.begin(msg.source, me, started);
-        let handled = actor.dispatch(msg);
+        handle_one(node, &service, actor.as_mut(), msg);
         worker.end();
         counters.running_since.store(0, Ordering::Relaxed);
         counters.busy_ns.fetch_add(node.clock.hpc().saturating_sub(started), Ordering::Relaxed);
-        if handled == Handled::Failed
-            && let Some((source, session)) = request
-            && actor.held().take(source, session)
-        {
-            node.send_error(me, source, session);
-        }
         budget -= 1;
         if budget == 0 || service.is_closed() || node.is_stopping() {
             break;

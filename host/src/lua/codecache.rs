@@ -124,6 +124,9 @@ unsafe fn load(state: *mut lua_State, path: &CStr, mode: Option<&CStr>) -> c_int
             && let Some((bytecode, text)) = cached(Path::new(&name), len, modified)
             && (allows(b'b') || (text && allows(b't')))
         {
+            if let Some(tape) = tape(state) {
+                tape.code(&name, &std::fs::read(&name).unwrap_or_default());
+            }
             return ffi::luaL_loadbufferx(
                 state,
                 bytecode.as_ptr().cast::<c_char>(),
@@ -146,6 +149,9 @@ unsafe fn load(state: *mut lua_State, path: &CStr, mode: Option<&CStr>) -> c_int
         } else {
             &text
         };
+        if let Some(tape) = tape(state) {
+            tape.code(&name, &text);
+        }
         let text_source = body.first() != Some(&LUA_SIGNATURE);
         let mode_ptr = mode.map_or(std::ptr::null(), CStr::as_ptr);
         let status =
@@ -160,6 +166,16 @@ unsafe fn load(state: *mut lua_State, path: &CStr, mode: Option<&CStr>) -> c_int
         CACHE.lock().insert(PathBuf::from(name), entry);
         ffi::LUA_OK
     }
+}
+
+/// The tape of the service whose VM `state` belongs to, if it is recorded or replayed: the
+/// code a service loads is part of its record (see `record`).
+///
+/// # Safety
+/// `state` is live.
+unsafe fn tape<'a>(state: *mut lua_State) -> Option<&'a crate::record::Tape> {
+    // SAFETY: per the contract.
+    unsafe { super::native::ctx(state) }.and_then(|ctx| ctx.service.tape())
 }
 
 /// `loadfile([filename [, mode [, env]]])`, through the cache. Without a filename (stdin) it

@@ -193,6 +193,44 @@ unsafe extern "C-unwind" {
     fn lua_sharestate(state: *mut ffi::lua_State) -> c_int;
     fn lua_sharedproto(state: *mut ffi::lua_State, idx: c_int) -> *const c_void;
     fn lua_pushsharedclosure(state: *mut ffi::lua_State, proto: *const c_void) -> c_int;
+    fn lua_sethashseed(seed: std::ffi::c_uint);
+}
+
+/// The string-hash seed of every Lua VM of the process (the shared code state's, which every
+/// VM takes): random per process, as Lua's own, unless a replay set the recorded one first.
+static HASH_SEED: OnceLock<u32> = OnceLock::new();
+
+/// See [`HASH_SEED`].
+pub(crate) fn hash_seed() -> u32 {
+    *HASH_SEED.get_or_init(|| {
+        use std::hash::{BuildHasher, Hasher};
+        std::collections::hash_map::RandomState::new().build_hasher().finish() as u32
+    })
+}
+
+/// Makes `seed` the process's string-hash seed; before any Lua VM exists (a replay's first
+/// step). False if it was too late.
+pub(crate) fn replay_hash_seed(seed: u32) -> bool {
+    HASH_SEED.set(seed).is_ok()
+}
+
+/// SHA-256 of the embedded Lua library, every file in path order (a record's code identity).
+pub(crate) fn library_hash() -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    static HASH: OnceLock<[u8; 32]> = OnceLock::new();
+    *HASH.get_or_init(|| {
+        let mut files = Vec::new();
+        collect_files(&LUA_GUEST, &mut files);
+        files.sort();
+        let mut hasher = Sha256::new();
+        for (path, code) in files {
+            hasher.update(path.as_bytes());
+            hasher.update([0]);
+            hasher.update(code.as_bytes());
+            hasher.update([0]);
+        }
+        hasher.finalize().into()
+    })
 }
 
 /// A prototype of the frozen code state.
@@ -225,6 +263,8 @@ impl SharedCode {
         // SAFETY: a state private to this function until it is frozen; after `lua_sharestate`
         // nothing runs in it again and it is never closed.
         unsafe {
+            // Every VM takes the shared state's seed.
+            lua_sethashseed(hash_seed());
             let state = ffi::luaL_newstate();
             if state.is_null() {
                 return SharedCode { protos };

@@ -22,6 +22,7 @@ mod memory;
 mod native;
 mod netpack;
 mod raw;
+mod recorded;
 pub mod seri;
 mod sharedata;
 mod socketdriver;
@@ -42,6 +43,8 @@ use crate::core::service::{Actor, Handled, Interrupter, Service};
 use crate::core::tenant::MemoryCharge;
 use interrupt::Interrupt;
 use native::VmCtx;
+
+pub(crate) use embed::{hash_seed, library_hash, replay_hash_seed};
 
 /// Where Lua services and modules are searched by default (skynet's defaults).
 pub(crate) const DEFAULT_LUASERVICE: &str = "./service/?.lua";
@@ -131,6 +134,8 @@ impl LuaService {
                 memory_ceiling = memory_limit;
             }
         }
+        // A recorded or replayed service observes the world through its tape (see `record`).
+        recorded::install(&lua, service).context("cannot put the VM on its record")?;
         if memory_limit > 0 {
             lua.set_memory_limit(memory_limit)?;
         }

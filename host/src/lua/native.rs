@@ -22,6 +22,7 @@ use crate::core::message::Handle;
 use crate::core::node::{Dest, Node, SendError};
 use crate::core::requests::HeldRequests;
 use crate::core::service::Service;
+use crate::record::Clock;
 
 /// What the native functions of one VM share with its dispatcher.
 pub(crate) struct VmCtx {
@@ -370,7 +371,12 @@ unsafe extern "C-unwind" fn now(state: *mut lua_State) -> c_int {
     // SAFETY: as `genid`.
     unsafe {
         run(state, |ctx| {
-            ffi::lua_pushinteger(state, ctx.node.clock.now() as ffi::lua_Integer);
+            let read = || ctx.node.clock.now();
+            let now = match ctx.service.tape() {
+                Some(tape) => tape.clock(Clock::Now, read),
+                None => read(),
+            };
+            ffi::lua_pushinteger(state, now as ffi::lua_Integer);
             Ok(1)
         })
     }
@@ -380,7 +386,12 @@ unsafe extern "C-unwind" fn hpc(state: *mut lua_State) -> c_int {
     // SAFETY: as `genid`.
     unsafe {
         run(state, |ctx| {
-            ffi::lua_pushinteger(state, ctx.node.clock.hpc() as ffi::lua_Integer);
+            let read = || ctx.node.clock.hpc();
+            let hpc = match ctx.service.tape() {
+                Some(tape) => tape.clock(Clock::Hpc, read),
+                None => read(),
+            };
+            ffi::lua_pushinteger(state, hpc as ffi::lua_Integer);
             Ok(1)
         })
     }

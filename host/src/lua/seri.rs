@@ -16,7 +16,6 @@
 use std::ffi::{c_int, c_void};
 
 use mlua::ffi::{self, lua_State};
-#[cfg(test)]
 use mlua::{Lua, MultiValue, Value};
 use skybox_sdk::codec::wire::{self, Reader};
 use skybox_sdk::codec::{DecodeError, DecodeReason, MAX_DECODE_DEPTH, MAX_DEPTH, PREALLOCATE};
@@ -121,8 +120,7 @@ pub(crate) unsafe fn decode_plain(state: *mut lua_State, data: &[u8]) -> Option<
     Some(count)
 }
 
-/// Encodes `values` (for the tests; services use `skynet.pack`).
-#[cfg(test)]
+/// Encodes `values` (the tests, a recorded host call's results; services use `skynet.pack`).
 pub(crate) fn pack(lua: &Lua, values: &[Value]) -> mlua::Result<Vec<u8>> {
     let mut out = Vec::new();
     // SAFETY: `exec_raw` runs the closure protected with `values` on the stack; the closure owns
@@ -136,8 +134,8 @@ pub(crate) fn pack(lua: &Lua, values: &[Value]) -> mlua::Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Decodes every value in `data`, in order (for the tests; services use `skynet.unpack`).
-#[cfg(test)]
+/// Decodes every value in `data`, in order (the tests, a replayed host call's results;
+/// services use `skynet.unpack`).
 pub(crate) fn unpack(lua: &Lua, data: &[u8]) -> mlua::Result<MultiValue> {
     // SAFETY: as `pack`; `data` outlives the call.
     unsafe {

@@ -14,9 +14,11 @@ use wasmtime::{Caller, Engine, Extern, Linker, Memory};
 
 use super::abi::{self, AbiError, MODULE, NEW_SESSION, ptype_arg, to_code};
 use super::memory;
+use super::recorded;
 use super::state::GuestState;
 use crate::core::message::Handle;
 use crate::core::node::{Dest, SendError};
+use crate::record::Clock;
 
 pub(super) type Ctx<'a> = Caller<'a, GuestState>;
 
@@ -61,14 +63,22 @@ pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<GuestState>> {
         }))
     })?;
     l.func_wrap(MODULE, "genid", |c: Ctx| c.data().service.new_session())?;
-    l.func_wrap(MODULE, "timeout", |c: Ctx, ticks: i32| {
-        let st = c.data();
-        let session = st.service.new_session();
-        st.node.timeout(st.handle, i64::from(ticks), session);
-        session
+    l.func_wrap(MODULE, "timeout", |mut c: Ctx, ticks: i32| {
+        recorded::import(&mut c, "timeout", |c| {
+            let st = c.data();
+            let session = st.service.new_session();
+            st.node.timeout(st.handle, i64::from(ticks), session);
+            session
+        })
     })?;
-    l.func_wrap(MODULE, "now", |c: Ctx| c.data().node.clock.now() as i64)?;
-    l.func_wrap(MODULE, "hpc", |c: Ctx| c.data().node.clock.hpc() as i64)?;
+    l.func_wrap(MODULE, "now", |c: Ctx| {
+        let st = c.data();
+        recorded::clock(st, Clock::Now, || st.node.clock.now()) as i64
+    })?;
+    l.func_wrap(MODULE, "hpc", |c: Ctx| {
+        let st = c.data();
+        recorded::clock(st, Clock::Hpc, || st.node.clock.hpc()) as i64
+    })?;
     l.func_wrap(MODULE, "self", |c: Ctx| c.data().handle as i32)?;
     l.func_wrap(MODULE, "log", |mut c: Ctx, ptr: i32, len: i32| {
         let text = match guest_memory(&mut c).and_then(|m| memory::read(m.data(&c), ptr, len)) {

@@ -26,6 +26,7 @@ mod limiter;
 mod memory;
 mod modules;
 mod net;
+mod recorded;
 mod report;
 pub mod settings;
 mod state;
@@ -178,6 +179,9 @@ impl WasmRuntime {
         let core = self.core(node)?;
         let warn = |w: String| node.log(service.handle(), w);
         let compiled = self.modules.get(&core.engines, core.disk.as_ref(), &path, &warn)?;
+        if let Some(tape) = service.tape() {
+            tape.code_hash(&path.display().to_string(), compiled.digest());
+        }
         Ok(Box::new(guest::WasmGuest::new(self, node, service, spec, &compiled)?))
     }
 

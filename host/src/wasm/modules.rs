@@ -58,6 +58,11 @@ pub(crate) struct Compiled {
 }
 
 impl Compiled {
+    /// SHA-256 of the module's bytes.
+    pub(crate) fn digest(&self) -> [u8; 32] {
+        self.digest
+    }
+
     /// The module on the on-demand engine: `primary` if that engine is not pooled, else compiled
     /// for it (or loaded from `disk`, the cache of that engine) the first time it is needed.
     pub(crate) fn on_demand(

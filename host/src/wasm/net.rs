@@ -24,6 +24,7 @@ use wasmtime::Linker;
 use super::abi::{AbiError, MODULE, to_code};
 use super::imports::{Ctx, guest_memory};
 use super::memory;
+use super::recorded;
 use super::state::{GuestState, Network};
 use crate::core::profile::NetRules;
 use crate::socket::{Access, Server, addr, sockets};
@@ -42,43 +43,52 @@ const OPS: [(&str, SocketOp); 5] = [
 
 /// Defines the socket imports on `l`.
 pub(super) fn define(l: &mut Linker<GuestState>) -> wasmtime::Result<()> {
+    // Each through the tape (see `recorded`): a replay opens and sends nothing.
     l.func_wrap(MODULE, "socket_listen", |mut c: Ctx, ptr: i32, len: i32, port: i32, backlog: i32| {
-        to_code(open(&mut c, ptr, len, "listen", |server, owner, host, rules| {
-            let port = port_arg(port)?;
-            allowed(rules, |r| r.may_listen(port))?;
-            server.listen(owner, &literal(host, port)?.ip().to_string(), port, backlog)
-        }))
+        recorded::import(&mut c, "socket_listen", |c| {
+            to_code(open(c, ptr, len, "listen", |server, owner, host, rules| {
+                let port = port_arg(port)?;
+                allowed(rules, |r| r.may_listen(port))?;
+                server.listen(owner, &literal(host, port)?.ip().to_string(), port, backlog)
+            }))
+        })
     })?;
     l.func_wrap(MODULE, "socket_connect", |mut c: Ctx, ptr: i32, len: i32, port: i32| {
-        to_code(open(&mut c, ptr, len, "connect", |server, owner, host, rules| {
-            let port = port_arg(port)?;
-            allowed(rules, |r| r.may_connect(host, port))?;
-            server.connect(owner, host, port)
-        }))
+        recorded::import(&mut c, "socket_connect", |c| {
+            to_code(open(c, ptr, len, "connect", |server, owner, host, rules| {
+                let port = port_arg(port)?;
+                allowed(rules, |r| r.may_connect(host, port))?;
+                server.connect(owner, host, port)
+            }))
+        })
     })?;
     l.func_wrap(MODULE, "socket_udp", |mut c: Ctx, ptr: i32, len: i32, port: i32| {
-        to_code(open(&mut c, ptr, len, "udp", |server, owner, host, rules| {
-            let port = port_arg(port)?;
-            if port != 0 {
-                allowed(rules, |r| r.may_listen(port))?;
-            }
-            let bind = if host.is_empty() && port == 0 { None } else { Some(literal(host, port)?) };
-            server.udp(owner, bind)
-        }))
+        recorded::import(&mut c, "socket_udp", |c| {
+            to_code(open(c, ptr, len, "udp", |server, owner, host, rules| {
+                let port = port_arg(port)?;
+                if port != 0 {
+                    allowed(rules, |r| r.may_listen(port))?;
+                }
+                let bind = if host.is_empty() && port == 0 { None } else { Some(literal(host, port)?) };
+                server.udp(owner, bind)
+            }))
+        })
     })?;
     for (name, op) in OPS {
         l.func_wrap(MODULE, name, move |mut c: Ctx, id: i32| {
-            to_code(on_own(&mut c, id, |server, owner| op(server, owner, id)))
+            recorded::import(&mut c, name, |c| to_code(on_own(c, id, |server, owner| op(server, owner, id))))
         })?;
     }
     l.func_wrap(MODULE, "socket_send", |mut c: Ctx, id: i32, ptr: i32, len: i32, low: i32| {
-        to_code(send(&mut c, id, None, ptr, len, low != 0))
+        recorded::import(&mut c, "socket_send", |c| to_code(send(c, id, None, ptr, len, low != 0)))
     })?;
     l.func_wrap(
         MODULE,
         "socket_send_to",
         |mut c: Ctx, id: i32, addr_ptr: i32, addr_len: i32, ptr: i32, len: i32| {
-            to_code(send(&mut c, id, Some((addr_ptr, addr_len)), ptr, len, false))
+            recorded::import(&mut c, "socket_send_to", |c| {
+                to_code(send(c, id, Some((addr_ptr, addr_len)), ptr, len, false))
+            })
         },
     )?;
     Ok(())

@@ -82,6 +82,16 @@ static unsigned int luai_makeseed (lua_State *L) {
 #endif
 
 
+/* skybox: a string-hash seed chosen by the host, so that a replay hashes as its record did */
+static unsigned int hostseed;
+static int hostseed_set;
+
+LUA_API void lua_sethashseed (unsigned int seed) {
+  __atomic_store_n(&hostseed, seed, __ATOMIC_RELAXED);
+  __atomic_store_n(&hostseed_set, 1, __ATOMIC_RELEASE);
+}
+
+
 /*
 ** set GCdebt to a new value keeping the value (totalbytes + GCdebt)
 ** invariant (and avoiding underflows in 'totalbytes')
@@ -387,9 +397,14 @@ LUA_API lua_State *lua_newstate (lua_Alloc f, void *ud) {
   g->warnf = NULL;
   g->ud_warn = NULL;
   g->mainthread = L;
-  /* skybox: share the frozen code state's strings (and so its seed) */
+  /* skybox: share the frozen code state's strings (and so its seed); else the host's seed */
   g->sharedg = __atomic_load_n(&luaS_sharedg, __ATOMIC_ACQUIRE);
-  g->seed = g->sharedg ? g->sharedg->seed : luai_makeseed(L);
+  if (g->sharedg)
+    g->seed = g->sharedg->seed;
+  else if (__atomic_load_n(&hostseed_set, __ATOMIC_ACQUIRE))
+    g->seed = __atomic_load_n(&hostseed, __ATOMIC_RELAXED);
+  else
+    g->seed = luai_makeseed(L);
   g->gcstp = GCSTPGC;  /* no GC while building state */
   g->strt.size = g->strt.nuse = 0;
   g->strt.hash = NULL;

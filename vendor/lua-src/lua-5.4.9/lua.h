@@ -366,6 +366,8 @@ LUA_API void (lua_closeslot) (lua_State *L, int idx);
 LUA_API int (lua_sharestate) (lua_State *L);
 LUA_API const void *(lua_sharedproto) (lua_State *L, int idx);
 LUA_API int (lua_pushsharedclosure) (lua_State *L, const void *proto);
+/* skybox: the string-hash seed of states made from now on without a shared one (record/replay) */
+LUA_API void (lua_sethashseed) (unsigned int seed);
 
 
 /*
