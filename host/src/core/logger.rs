@@ -39,11 +39,12 @@ impl Logger {
     }
 
     pub(crate) fn log(&self, source: Handle, text: String) {
-        CAPTURED.with(|captured| {
-            if let Some(lines) = captured.borrow_mut().as_mut() {
-                lines.push((source, text.clone()));
-            }
-        });
+        let captured = CAPTURED.get();
+        if !captured.is_null() {
+            // SAFETY: set by `capture` on this thread to a vector on its frame, for as long as
+            // its `f` runs (this call is inside it); nothing else borrows that vector meanwhile.
+            unsafe { (*captured).push((source, text.clone())) };
+        }
         if let Err(channel::SendError(Entry::Line(source, text))) = self.tx.send(Entry::Line(source, text)) {
             // The logger already stopped (a line racing the shutdown): write it directly.
             println!("[:{source:08x}] {text}");
@@ -65,18 +66,29 @@ impl Drop for Logger {
     }
 }
 
+type Lines = Vec<(Handle, String)>;
+
 thread_local! {
-    /// Lines logged on this thread while [`capture`] runs.
-    static CAPTURED: std::cell::RefCell<Option<Vec<(Handle, String)>>> = const { std::cell::RefCell::new(None) };
+    /// Where lines logged on this thread go while [`capture`] runs; null otherwise. A plain
+    /// pointer: a recorded service's every send captures, and this costs two loads and stores.
+    static CAPTURED: std::cell::Cell<*mut Lines> = const { std::cell::Cell::new(std::ptr::null_mut()) };
 }
 
 /// Runs `f` and returns, besides its result, the lines it logged on this thread (they are
 /// logged as usual too): a recording keeps the lines the host logs while it performs a
 /// service's command or send, which a replay does not perform (see `record`).
-pub(crate) fn capture<R>(f: impl FnOnce() -> R) -> (R, Vec<(Handle, String)>) {
-    let outer = CAPTURED.with(|c| c.borrow_mut().replace(Vec::new()));
+pub(crate) fn capture<R>(f: impl FnOnce() -> R) -> (R, Lines) {
+    /// Puts the outer capture back, also when `f` unwinds (the pointer must not outlive `lines`).
+    struct Restore(*mut Lines);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            CAPTURED.set(self.0);
+        }
+    }
+    let mut lines = Vec::new();
+    let restore = Restore(CAPTURED.replace(&mut lines));
     let result = f();
-    let lines = CAPTURED.with(|c| std::mem::replace(&mut *c.borrow_mut(), outer)).unwrap_or_default();
+    drop(restore);
     (result, lines)
 }
 
