@@ -30,6 +30,9 @@ skynet.start(function()
     for k in pairs(t) do keys[#keys + 1] = k end
     skynet.error("pairs", table.concat(keys, " "))
     skynet.error("clocks", skynet.now(), skynet.time(), skynet.hpc() % 1000000, os.time(), os.date("%H:%M:%S"), os.clock())
+    -- A recorded call raises what it raised unrecorded (a string, not a wrapped error).
+    local ok, err = pcall(os.time, {})
+    skynet.error("os.time error", ok, type(err), err)
     for i = 1, 3 do
         skynet.timeout(math.random(1, 10), function()
             fired = fired + 1
@@ -153,6 +156,7 @@ fn record_subject(threads: usize) -> (TempDir, PathBuf, Vec<String>) {
         "{lines:#?}\n{}",
         run.report()
     );
+    assert!(lines.iter().any(|l| l.contains("os.time error false string ")), "{lines:#?}");
     (dir, record, lines)
 }
 
@@ -351,6 +355,56 @@ end)
     let replayed = replay(dir.path(), &record, &[]);
     assert_eq!(replayed.code(), Some(0), "{}", replayed.report());
     assert_eq!(replayed.stdout.lines().collect::<Vec<_>>(), lines, "{}", replayed.report());
+}
+
+/// A node killed while recording leaves a record without its end mark, which replays up to
+/// where it stops; the restarted node records beside it, not over it.
+#[test]
+fn a_killed_recording_replays_up_to_where_it_stops_and_a_restart_keeps_it() {
+    let dir = TempDir::new("record-killed");
+    dir.write(
+        "main.lua",
+        r#"
+local skynet = require "skynet"
+skynet.start(function()
+    for i = 1, 1000000 do
+        skynet.error("line", i, skynet.now(), math.random(1000))
+        skynet.sleep(1)
+    end
+end)
+"#,
+    );
+    dir.write("config", &config(2, "main", ""));
+    let mut node = Spawned::start(&["run", "config"], dir.path());
+    let log = dir.path().join("run.log");
+    let deadline = std::time::Instant::now() + RUN_TIMEOUT;
+    while std::fs::read_to_string(&log).map_or(0, |t| t.matches("] line").count()) < 30 {
+        assert!(std::time::Instant::now() < deadline, "the service never logged");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    node.child.kill().unwrap();
+    node.child.wait().unwrap();
+    let (record, address) = the_record(dir.path());
+    let lines = logged(dir.path(), &address);
+    let replayed = replay(dir.path(), &record, &[]);
+    assert_eq!(replayed.code(), Some(0), "{}", replayed.report());
+    assert!(replayed.stderr.contains("no end mark"), "{}", replayed.report());
+    let out: Vec<&str> = replayed.stdout.lines().collect();
+    // The log and the record were both cut by the kill, each at its own point.
+    let common = out.len().min(lines.len());
+    assert!(common >= 20, "{}", replayed.report());
+    assert_eq!(out[..common], lines[..common], "{}", replayed.report());
+
+    let mut again = Spawned::start(&["run", "config"], dir.path());
+    let second = dir.path().join("rec").join(format!("main-{address}.1.record"));
+    while !second.exists() {
+        assert!(std::time::Instant::now() < deadline + RUN_TIMEOUT, "no second record");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    again.child.kill().unwrap();
+    again.child.wait().unwrap();
+    let first = replay(dir.path(), &record, &[]);
+    assert_eq!(first.stdout, replayed.stdout, "the first record was overwritten");
 }
 
 #[test]

@@ -178,6 +178,9 @@ impl LuaService {
             Some(path) => {
                 let code = std::fs::read_to_string(&path)
                     .with_context(|| format!("cannot read lualoader {path}"))?;
+                if let Some(tape) = self.ctx.service.tape() {
+                    tape.code(&path, code.as_bytes());
+                }
                 self.lua.load(code).set_name(format!("@{path}")).into_function()?
             }
             None => embed::loader().context("the embedded loader is missing")?.load(&self.lua)?,

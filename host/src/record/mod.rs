@@ -26,7 +26,7 @@ use crate::core::logger::capture;
 use crate::core::message::{Handle, Message};
 use crate::core::node::{Dest, Node, SendError};
 use crate::core::service::Service;
-use format::{Answer, ClockKind, Ending, Entry, send_result};
+use format::{Answer, ClockKind, Ending, Entry, outcome, send_result};
 use writer::Writer;
 
 pub(crate) use format::ClockKind as Clock;
@@ -195,35 +195,50 @@ impl Tape {
         })
     }
 
-    /// A host call (a Lua function of the host, a guest import) named `name`: `run` calls it
-    /// when recording and gives its results as bytes, or its error's text; a replay gives back
-    /// the recorded ones and sets the session counter as it was after the call.
-    pub(crate) fn call(
-        &self,
-        service: &Service,
-        name: &str,
-        run: impl FnOnce() -> Result<Vec<u8>, String>,
-    ) -> Result<Vec<u8>, String> {
-        if !self.replaying {
-            let result = run();
-            let (ok, data) = match &result {
-                Ok(bytes) => (true, bytes.as_slice()),
-                Err(text) => (false, text.as_bytes()),
+    /// Writes down what a host call (a Lua function of the host, a guest import) named `name`
+    /// came to; `args`: a CRC-32 of its arguments (0: not checked). Recording only.
+    pub(crate) fn keep(&self, service: &Service, name: &str, args: u32, called: Called<'_>) {
+        let (outcome, data) = match called {
+            Called::Returned(bytes) => (outcome::RETURNED, bytes),
+            Called::Raised(text) => (outcome::RAISED, text.as_bytes()),
+            Called::Unrecordable(why) => (outcome::UNRECORDABLE, why.as_bytes()),
+        };
+        let entry =
+            Entry::Call { name, args, outcome, data: format::Bytes(data), session: service.session() };
+        self.write(&entry, data.len());
+    }
+
+    /// What the host call `name` came to when recorded (replaying only; it is not called), with
+    /// the session counter set as it was after it. A call with other arguments diverges (unless
+    /// changed code is allowed); one whose results a record could not hold ends the replay.
+    pub(crate) fn give(&self, service: &Service, name: &str, args: u32) -> Called<'static> {
+        let (outcome, data, session) = self.replayer(|r| {
+            let what = format!("called {name}");
+            let taken = r.take(&what, |e| matches!(e, Entry::Call { name: n, .. } if *n == name));
+            let Entry::Call { args: recorded, outcome, data, session, .. } = taken else {
+                unreachable!("taken by kind")
             };
-            let entry = Entry::Call { name, ok, data: format::Bytes(data), session: service.session() };
-            self.write(&entry, data.len());
-            return result;
-        }
-        let (ok, data, session) = self.replayer(|r| {
-            match r
-                .take(&format!("called {name}"), |e| matches!(e, Entry::Call { name: n, .. } if *n == name))
-            {
-                Entry::Call { ok, data, session, .. } => (ok, data.0, session),
-                _ => unreachable!("taken by kind"),
+            if recorded != args && recorded != 0 && args != 0 && !r.changed_code_allowed {
+                replay::stop(
+                    1,
+                    &format!(
+                        "replay diverged at entry {}: the service called {name} with other arguments",
+                        r.next
+                    ),
+                );
             }
+            (outcome, data.0, session)
         });
         service.restore_session(session);
-        if ok { Ok(data.to_vec()) } else { Err(String::from_utf8_lossy(data).into_owned()) }
+        let text = std::str::from_utf8(data).unwrap_or("(not UTF-8)");
+        match outcome {
+            outcome::RETURNED => Called::Returned(data),
+            outcome::RAISED => Called::Raised(text),
+            _ => replay::stop(
+                1,
+                &format!("replay cannot go on: {name} returned values a record cannot hold ({text})"),
+            ),
+        }
     }
 
     /// Code the service loads (`name`, its bytes): recorded by hash; a replay notes code that
@@ -238,6 +253,14 @@ impl Tape {
             return self.write(&Entry::Code { name, hash }, name.len());
         }
         self.replayer(|r| {
+            if r.changed_code_allowed {
+                // A fix may load other files, or the same from elsewhere (`--set lua_path=`):
+                // the code's place in the record is taken, whatever it names.
+                if let Some(Entry::Code { .. }) = r.entries.get(r.next) {
+                    r.next += 1;
+                }
+                return;
+            }
             let Entry::Code { hash: recorded, .. } =
                 r.take(&format!("loaded {name}"), |e| matches!(e, Entry::Code { name: n, .. } if *n == name))
             else {
@@ -245,6 +268,23 @@ impl Tape {
             };
             if recorded != hash {
                 r.changed(name);
+            }
+        })
+    }
+
+    /// At the end of a replay, once the runtime is dropped (its finalizers ran): what the
+    /// record holds beyond is a divergence.
+    pub(crate) fn replayed_all(&self) {
+        self.replayer(|r| {
+            r.skip_changed();
+            if let Some(entry) = r.entries.get(r.next) {
+                replay::stop(
+                    1,
+                    &format!(
+                        "replay diverged at entry {}: the service ended; the record has {entry}",
+                        r.next + 1
+                    ),
+                );
             }
         })
     }
@@ -265,6 +305,16 @@ impl Tape {
     }
 }
 
+/// What came of a host call (see [`Tape::keep`]).
+pub(crate) enum Called<'a> {
+    /// Its results, encoded (Lua values as `skynet.pack` does; a guest import's answer).
+    Returned(&'a [u8]),
+    /// The text of the error it raised.
+    Raised(&'a str),
+    /// It returned what a record cannot hold: why.
+    Unrecordable(&'a str),
+}
+
 /// Gives back a record's entries in order (see [`Tape`]).
 struct Replayer {
     entries: Vec<Entry<'static>>,
@@ -273,6 +323,8 @@ struct Replayer {
     /// `--allow-changed-code`: sends are not compared (a fix may send other things) and
     /// changed code is noted, not fatal.
     changed_code_allowed: bool,
+    /// The index of the last `Message` entry.
+    last_message: Option<usize>,
 }
 
 impl Replayer {
@@ -288,7 +340,9 @@ impl Replayer {
                 self.next += 1;
                 return entry;
             }
-            if self.changed_code_allowed && matches!(entry, Entry::Send { .. } | Entry::Log { .. }) {
+            if self.changed_code_allowed
+                && matches!(entry, Entry::Send { .. } | Entry::Log { .. } | Entry::Code { .. })
+            {
                 self.next += 1;
                 continue;
             }
@@ -347,12 +401,29 @@ impl Replayer {
         }
     }
 
-    /// The next message, at the end of a handler; `None` when the record has no more entries.
+    /// The next message, at the end of a handler; `None` when the record has no message left
+    /// (what follows the last one is the service's end: its finalizers, when it is dropped).
     fn next_message(&mut self) -> Option<Message> {
-        self.entries.get(self.next)?;
+        self.skip_changed();
+        if self.last_message.is_none_or(|last| self.next > last) {
+            return None;
+        }
         let entry = self.take("finished handling its message", |e| matches!(e, Entry::Message { .. }));
         let Entry::Message { ptype, session, source, data } = entry else { unreachable!("taken by kind") };
         Some(Message { source, session, ptype, data: data.0.to_vec() })
+    }
+
+    /// With changed code allowed, passes over what the recorded code did that the replayed
+    /// one may not do: sends, the host's lines about them, loads.
+    fn skip_changed(&mut self) {
+        while self.changed_code_allowed
+            && matches!(
+                self.entries.get(self.next),
+                Some(Entry::Send { .. } | Entry::Log { .. } | Entry::Code { .. })
+            )
+        {
+            self.next += 1;
+        }
     }
 
     fn changed(&mut self, name: &str) {
@@ -425,7 +496,7 @@ fn open(node: &Node, service: &Service, runtime: &str, args: &str, name: &str) -
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create recordpath {}", dir.display()))?;
     let file: String =
         name.chars().map(|c| if c.is_ascii_alphanumeric() || "_.-".contains(c) { c } else { '_' }).collect();
-    let path = dir.join(format!("{file}-{:08x}.record", service.handle()));
+    let stem = format!("{file}-{:08x}", service.handle());
     let mut config = node.env_snapshot();
     config.sort();
     let header = format::Header {
@@ -441,13 +512,31 @@ fn open(node: &Node, service: &Service, runtime: &str, args: &str, name: &str) -
         library: crate::lua::library_hash(),
         config,
     };
-    let writer =
-        Writer::create(&path, &header, limit).with_context(|| format!("cannot create {}", path.display()))?;
-    Ok(Tape { replaying: false, mode: Mutex::new(Mode::Record(writer)) })
+    // A restarted node reuses addresses: an earlier record of the same address (the crash being
+    // investigated) is kept, and this one takes the next free `.N`.
+    for n in 0..1000 {
+        let path = match n {
+            0 => dir.join(format!("{stem}.record")),
+            n => dir.join(format!("{stem}.{n}.record")),
+        };
+        match Writer::create(&path, &header, limit) {
+            Ok(writer) => return Ok(Tape { replaying: false, mode: Mutex::new(Mode::Record(writer)) }),
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(err) => return Err(err).with_context(|| format!("cannot create {}", path.display())),
+        }
+    }
+    anyhow::bail!("{} holds a thousand records of {stem} already", dir.display())
 }
 
 /// A replaying tape over `record`'s entries.
 fn replaying(record: format::Record, changed_code_allowed: bool) -> Tape {
-    let replayer = Replayer { entries: record.entries, next: 0, ending: record.ending, changed_code_allowed };
+    let last_message = record.entries.iter().rposition(|e| matches!(e, Entry::Message { .. }));
+    let replayer = Replayer {
+        entries: record.entries,
+        next: 0,
+        ending: record.ending,
+        changed_code_allowed,
+        last_message,
+    };
     Tape { replaying: true, mode: Mutex::new(Mode::Replay(replayer)) }
 }

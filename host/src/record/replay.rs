@@ -102,8 +102,16 @@ fn replay(record: Record, options: &ReplayOptions) -> anyhow::Result<i32> {
         }
         eprintln!("skybox replay: the code changed since the record: {list} (replaying anyway)");
     }
+    if !matches!(header.runtime.as_str(), "snlua" | "wasm") {
+        anyhow::bail!(
+            "the record names runtime '{}'; only snlua and wasm services are recorded",
+            header.runtime
+        );
+    }
     // Before any Lua VM exists: the order of `pairs` over string keys depends on it.
-    crate::lua::replay_hash_seed(header.hash_seed);
+    if !crate::lua::replay_hash_seed(header.hash_seed) {
+        anyhow::bail!("the Lua hash seed was chosen before the replay could set it");
+    }
     // The monitor interrupts an endless loop as it did when recorded (where exactly is the
     // clock's: a replay of an interrupted handler may diverge after it).
     let endless = env.get("endless").map_or("5", String::as_str);
@@ -134,6 +142,9 @@ fn replay(record: Record, options: &ReplayOptions) -> anyhow::Result<i32> {
         crate::core::worker::handle_alone(&node, &service, actor.as_mut(), msg);
     }
     drop(actor);
+    if matches!(ending, Ending::Closed(_)) {
+        tape.replayed_all();
+    }
     node.flush_log();
     let _ = std::io::stdout().flush();
     match ending {

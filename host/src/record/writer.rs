@@ -39,12 +39,14 @@ pub(crate) struct Writer {
 unsafe impl Send for Writer {}
 
 impl Writer {
-    /// Creates `path` (replacing it) and writes the preamble and `header`. `limit` is raised to
-    /// what the header and the end marks need.
+    /// Creates `path` (which must not exist: a record is never overwritten), readable by its
+    /// owner only (it holds every payload and the config), and writes the preamble and
+    /// `header`. `limit` is raised to what the header and the end marks need.
     pub(crate) fn create(path: &Path, header: &Header, limit: usize) -> io::Result<Writer> {
+        use std::os::unix::fs::OpenOptionsExt as _;
         let encoded = postcard::to_stdvec(header).map_err(io::Error::other)?;
         let limit = limit.max(PREAMBLE + FRAME_HEADER + encoded.len() + 2 * RESERVE);
-        let file = File::options().read(true).write(true).create(true).truncate(true).open(path)?;
+        let file = File::options().read(true).write(true).create_new(true).mode(0o600).open(path)?;
         let mut writer = Writer {
             file,
             map: NonNull::dangling(),
@@ -66,7 +68,7 @@ impl Writer {
     /// Appends `entry`; `hint`: about how many bytes it holds (a payload's size), for growing.
     /// Past the limit this writes the limit mark once and then nothing.
     pub(crate) fn append(&mut self, entry: &Entry<'_>, hint: usize) {
-        if self.stopped {
+        if self.stopped || self.finished {
             return;
         }
         let room_end = self.limit - RESERVE;
@@ -78,14 +80,18 @@ impl Writer {
                 self.len += n;
                 return;
             }
-            // Zero what the failed encoding left (the unwritten space must stay zeroes).
-            self.unwritten()[..end - start].fill(0);
+            // The failed encoding wrote at most `end - start` bytes, all of which the next try
+            // (longer, at the same place) writes again; if there is none, zero them (the
+            // unwritten space must stay zeroes).
             if self.mapped >= room_end {
-                return self.stop(format::Entry::Limit { limit: self.limit as u64 });
+                self.unwritten()[..end - start].fill(0);
+                return self.stop(Some(format::Entry::Limit { limit: self.limit as u64 }));
             }
             let want = (self.mapped * 2).max(start + FRAME_HEADER + hint * 2 + 256).min(self.limit);
             if self.grow(want).is_err() {
-                return self.stop(format::Entry::End { reason: "the record file could not grow" });
+                self.unwritten()[..end - start].fill(0);
+                self.reason = "the record file could not grow (disk full?)";
+                return self.stop(None);
             }
         }
     }
@@ -97,12 +103,16 @@ impl Writer {
         }
         self.put_mark(&Entry::End { reason: self.reason });
         self.finished = true;
+        self.stopped = true;
         self.unmap();
         let _ = self.file.set_len(self.len as u64);
     }
 
-    fn stop(&mut self, mark: Entry<'_>) {
-        self.put_mark(&mark);
+    /// Writes nothing more but `mark` (if any) and, at the finish, the end mark.
+    fn stop(&mut self, mark: Option<Entry<'_>>) {
+        if let Some(mark) = mark {
+            self.put_mark(&mark);
+        }
         self.stopped = true;
     }
 
@@ -128,7 +138,15 @@ impl Writer {
     /// are: they live in the file).
     fn grow(&mut self, size: usize) -> io::Result<()> {
         debug_assert!(size > self.mapped);
-        self.file.set_len(size as u64)?;
+        // Blocks allocated now: a write into a mapped page the disk has no room for would be a
+        // SIGBUS, not an error.
+        // SAFETY: plain system call on the file this writer owns.
+        match unsafe { libc::posix_fallocate(self.file.as_raw_fd(), 0, size as libc::off_t) } {
+            0 => {}
+            // A file system without it (the write faults are then the kernel's to fill).
+            libc::EOPNOTSUPP | libc::EINVAL => self.file.set_len(size as u64)?,
+            err => return Err(io::Error::from_raw_os_error(err)),
+        }
         // SAFETY: maps the file, open read-write, shared; the result is checked below.
         let map = unsafe {
             libc::mmap(
@@ -208,6 +226,8 @@ mod tests {
         assert!(std::fs::metadata(&path).unwrap().len() <= 1 << 20);
 
         // Unclosed (as if the process died): the zeroed tail reads as unfinished.
+        assert!(Writer::create(&path, &header(), 1 << 20).is_err(), "a record is never overwritten");
+        std::fs::remove_file(&path).unwrap();
         let mut w = Writer::create(&path, &header(), 1 << 20).unwrap();
         w.append(&entry, payload.len());
         std::mem::forget(w);

@@ -61,21 +61,27 @@ pub(crate) fn open(profile: &Profile) -> anyhow::Result<Files> {
 pub(super) fn define(l: &mut Linker<GuestState>) -> wasmtime::Result<()> {
     // Each through the tape (see `recorded`): a replay reads what was read then, writes nothing.
     l.func_wrap(MODULE, "file_read", |mut c: Ctx, path_ptr: i32, path_len: i32, ptr: i32, cap: i32| {
-        recorded::import_writing(&mut c, "file_read", Some((ptr, cap)), |c| {
-            to_code(read(c, path_ptr, path_len, ptr, cap))
-        })
+        recorded::import_writing(
+            &mut c,
+            "file_read",
+            &[path_ptr, path_len, ptr, cap],
+            Some((ptr, cap)),
+            |c| to_code(read(c, path_ptr, path_len, ptr, cap)),
+        )
     })?;
     l.func_wrap(
         MODULE,
         "file_write",
         |mut c: Ctx, path_ptr: i32, path_len: i32, ptr: i32, len: i32, append: i32| {
-            recorded::import(&mut c, "file_write", |c| {
+            recorded::import(&mut c, "file_write", &[path_ptr, path_len, ptr, len, append], |c| {
                 to_code(write(c, path_ptr, path_len, ptr, len, append != 0))
             })
         },
     )?;
     l.func_wrap(MODULE, "file_remove", |mut c: Ctx, path_ptr: i32, path_len: i32| {
-        recorded::import(&mut c, "file_remove", |c| to_code(remove(c, path_ptr, path_len)))
+        recorded::import(&mut c, "file_remove", &[path_ptr, path_len], |c| {
+            to_code(remove(c, path_ptr, path_len))
+        })
     })?;
     Ok(())
 }

@@ -64,7 +64,7 @@ pub(crate) fn linker(engine: &Engine) -> wasmtime::Result<Linker<GuestState>> {
     })?;
     l.func_wrap(MODULE, "genid", |c: Ctx| c.data().service.new_session())?;
     l.func_wrap(MODULE, "timeout", |mut c: Ctx, ticks: i32| {
-        recorded::import(&mut c, "timeout", |c| {
+        recorded::import(&mut c, "timeout", &[ticks], |c| {
             let st = c.data();
             let session = st.service.new_session();
             st.node.timeout(st.handle, i64::from(ticks), session);

@@ -45,7 +45,7 @@ const OPS: [(&str, SocketOp); 5] = [
 pub(super) fn define(l: &mut Linker<GuestState>) -> wasmtime::Result<()> {
     // Each through the tape (see `recorded`): a replay opens and sends nothing.
     l.func_wrap(MODULE, "socket_listen", |mut c: Ctx, ptr: i32, len: i32, port: i32, backlog: i32| {
-        recorded::import(&mut c, "socket_listen", |c| {
+        recorded::import(&mut c, "socket_listen", &[ptr, len, port, backlog], |c| {
             to_code(open(c, ptr, len, "listen", |server, owner, host, rules| {
                 let port = port_arg(port)?;
                 allowed(rules, |r| r.may_listen(port))?;
@@ -54,7 +54,7 @@ pub(super) fn define(l: &mut Linker<GuestState>) -> wasmtime::Result<()> {
         })
     })?;
     l.func_wrap(MODULE, "socket_connect", |mut c: Ctx, ptr: i32, len: i32, port: i32| {
-        recorded::import(&mut c, "socket_connect", |c| {
+        recorded::import(&mut c, "socket_connect", &[ptr, len, port], |c| {
             to_code(open(c, ptr, len, "connect", |server, owner, host, rules| {
                 let port = port_arg(port)?;
                 allowed(rules, |r| r.may_connect(host, port))?;
@@ -63,7 +63,7 @@ pub(super) fn define(l: &mut Linker<GuestState>) -> wasmtime::Result<()> {
         })
     })?;
     l.func_wrap(MODULE, "socket_udp", |mut c: Ctx, ptr: i32, len: i32, port: i32| {
-        recorded::import(&mut c, "socket_udp", |c| {
+        recorded::import(&mut c, "socket_udp", &[ptr, len, port], |c| {
             to_code(open(c, ptr, len, "udp", |server, owner, host, rules| {
                 let port = port_arg(port)?;
                 if port != 0 {
@@ -76,17 +76,21 @@ pub(super) fn define(l: &mut Linker<GuestState>) -> wasmtime::Result<()> {
     })?;
     for (name, op) in OPS {
         l.func_wrap(MODULE, name, move |mut c: Ctx, id: i32| {
-            recorded::import(&mut c, name, |c| to_code(on_own(c, id, |server, owner| op(server, owner, id))))
+            recorded::import(&mut c, name, &[id], |c| {
+                to_code(on_own(c, id, |server, owner| op(server, owner, id)))
+            })
         })?;
     }
     l.func_wrap(MODULE, "socket_send", |mut c: Ctx, id: i32, ptr: i32, len: i32, low: i32| {
-        recorded::import(&mut c, "socket_send", |c| to_code(send(c, id, None, ptr, len, low != 0)))
+        recorded::import(&mut c, "socket_send", &[id, ptr, len, low], |c| {
+            to_code(send(c, id, None, ptr, len, low != 0))
+        })
     })?;
     l.func_wrap(
         MODULE,
         "socket_send_to",
         |mut c: Ctx, id: i32, addr_ptr: i32, addr_len: i32, ptr: i32, len: i32| {
-            recorded::import(&mut c, "socket_send_to", |c| {
+            recorded::import(&mut c, "socket_send_to", &[id, addr_ptr, addr_len, ptr, len], |c| {
                 to_code(send(c, id, Some((addr_ptr, addr_len)), ptr, len, false))
             })
         },

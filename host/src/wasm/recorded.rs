@@ -8,7 +8,7 @@
 use super::imports::{Ctx, guest_memory};
 use super::memory;
 use super::state::GuestState;
-use crate::record::Clock;
+use crate::record::{Called, Clock};
 
 /// A clock read.
 pub(super) fn clock(st: &GuestState, clock: Clock, read: impl FnOnce() -> u64) -> u64 {
@@ -18,9 +18,9 @@ pub(super) fn clock(st: &GuestState, clock: Clock, read: impl FnOnce() -> u64) -
     }
 }
 
-/// An import answering an `i32` code.
-pub(super) fn import(c: &mut Ctx, name: &str, run: impl FnOnce(&mut Ctx) -> i32) -> i32 {
-    import_writing(c, name, None, run)
+/// An import answering an `i32` code; `args`: its arguments, which a replay checks.
+pub(super) fn import(c: &mut Ctx, name: &str, args: &[i32], run: impl FnOnce(&mut Ctx) -> i32) -> i32 {
+    import_writing(c, name, args, None, run)
 }
 
 /// An import answering an `i32` code that, when the code is a length within `cap`, wrote that
@@ -28,6 +28,7 @@ pub(super) fn import(c: &mut Ctx, name: &str, run: impl FnOnce(&mut Ctx) -> i32)
 pub(super) fn import_writing(
     c: &mut Ctx,
     name: &str,
+    args: &[i32],
     output: Option<(i32, i32)>,
     run: impl FnOnce(&mut Ctx) -> i32,
 ) -> i32 {
@@ -38,23 +39,34 @@ pub(super) fn import_writing(
     let tape = service.tape().expect("checked above");
     let written =
         |code: i32| output.filter(|&(_, cap)| (0..=cap).contains(&code)).map(|(ptr, _)| (ptr, code));
-    let answer = tape.call(&service, name, || {
+    let crc = {
+        let mut hasher = crc32fast::Hasher::new();
+        for arg in args {
+            hasher.update(&arg.to_le_bytes());
+        }
+        hasher.finalize().max(1)
+    };
+    if !tape.replaying() {
         let code = run(c);
-        let mut data = code.to_le_bytes().to_vec();
+        let mut answer = code.to_le_bytes().to_vec();
         if let Some((ptr, len)) = written(code)
             && let Ok(m) = guest_memory(c)
             && let Ok(bytes) = memory::read(m.data(&*c), ptr, len)
         {
-            data.extend_from_slice(bytes);
+            answer.extend_from_slice(bytes);
         }
-        Ok(data)
-    });
-    let data = answer.unwrap_or_else(|text| stop(name, &format!("failed: {text}")));
-    let Some(code) = data.get(..4).map(|b| i32::from_le_bytes(b.try_into().expect("4 bytes"))) else {
+        tape.keep(&service, name, crc, Called::Returned(&answer));
+        return code;
+    }
+    let answer = match tape.give(&service, name, crc) {
+        Called::Returned(answer) => answer,
+        Called::Raised(text) | Called::Unrecordable(text) => stop(name, &format!("failed: {text}")),
+    };
+    let Some(code) = answer.get(..4).map(|b| i32::from_le_bytes(b.try_into().expect("4 bytes"))) else {
         stop(name, "has a malformed answer in the record")
     };
-    if tape.replaying() && data.len() > 4 {
-        let bytes = &data[4..];
+    if answer.len() > 4 {
+        let bytes = &answer[4..];
         let Some((ptr, len)) = written(code).filter(|&(_, len)| len as usize == bytes.len()) else {
             stop(name, "wrote more than its buffer in the record")
         };
