@@ -49,6 +49,16 @@ pub fn pack(lua: &Lua, values: MultiValue) -> mlua::Result<Vec<u8>> {
     Ok(out)
 }
 
+/// Reads a record file as `skybox replay` does before it runs anything (every frame checked),
+/// and formats each entry as `--dump` does; the number of entries, or the one-line error.
+pub fn read_record(bytes: &[u8]) -> Result<usize, String> {
+    let record = crate::record::format::read(bytes)?;
+    for entry in &record.entries {
+        let _ = entry.to_string();
+    }
+    Ok(record.entries.len())
+}
+
 /// Loads the config file at `path` as `skybox run` does, but in `lua` (so the caller may cap
 /// its memory and instructions); every key and its value as text.
 pub fn load_config(lua: &Lua, path: &Path) -> anyhow::Result<HashMap<String, String>> {

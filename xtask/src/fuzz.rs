@@ -30,6 +30,7 @@ const TARGETS: &[(&str, &[&str])] = &[
     ("abi", &["-max_len=649", "-timeout=60"]),
     ("config", &["-max_len=2048", "-timeout=10"]),
     ("specs", &["-max_len=1024", "-timeout=10"]),
+    ("record", &["-max_len=4096", "-timeout=10"]),
 ];
 
 /// `cargo xtask fuzz ARGS`.

@@ -282,17 +282,15 @@ pub(crate) enum Ending {
 
 /// A whole record file, checked frame by frame.
 #[derive(Debug)]
-pub(crate) struct Record {
+pub(crate) struct Record<'a> {
     pub(crate) header: Header,
-    pub(crate) entries: Vec<Entry<'static>>,
+    pub(crate) entries: Vec<Entry<'a>>,
     pub(crate) ending: Ending,
 }
 
 /// Reads and checks `bytes`: the preamble, then every frame's length, checksum and encoding.
-/// The error is one line saying what is wrong and where. The entries borrow `bytes` (leaked:
-/// a replay reads one file and exits).
-pub(crate) fn read(bytes: Vec<u8>) -> Result<Record, String> {
-    let bytes: &'static [u8] = Vec::leak(bytes);
+/// The error is one line saying what is wrong and where. The entries borrow `bytes`.
+pub(crate) fn read(bytes: &[u8]) -> Result<Record<'_>, String> {
     if bytes.len() < PREAMBLE || &bytes[..8] != MAGIC {
         return Err("not a skybox record (no SKYBOXRC preamble)".into());
     }
@@ -319,7 +317,7 @@ pub(crate) fn read(bytes: Vec<u8>) -> Result<Record, String> {
             }
             Frame::Bad(why) => return Err(format!("{why} (entry {n}, at byte {at})")),
         };
-        let entry: Entry<'static> =
+        let entry: Entry<'_> =
             postcard::from_bytes(body).map_err(|e| format!("corrupt entry {n} at byte {at}: {e}"))?;
         at += FRAME_HEADER + body.len();
         match entry {
@@ -345,8 +343,8 @@ pub(crate) fn read(bytes: Vec<u8>) -> Result<Record, String> {
     }
 }
 
-enum Frame {
-    Body(&'static [u8]),
+enum Frame<'a> {
+    Body(&'a [u8]),
     /// End of file, or zeroes: nothing more was written.
     Blank,
     Bad(String),
@@ -356,7 +354,7 @@ fn body_len(bytes: &[u8], at: usize) -> usize {
     u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize
 }
 
-fn frame(bytes: &'static [u8], at: usize) -> Frame {
+fn frame(bytes: &[u8], at: usize) -> Frame<'_> {
     let rest = &bytes[at..];
     if rest.len() < FRAME_HEADER && rest.iter().all(|&b| b == 0) {
         return Frame::Blank;
@@ -522,14 +520,15 @@ mod tests {
             Entry::Command { cmd: "TIMEOUT", param: Some("10"), answer: Answer::Text("4"), session: 4 },
             Entry::End { reason: "exit" },
         ];
-        let record = read(file(&entries)).unwrap();
+        let bytes = file(&entries);
+        let record = read(&bytes).unwrap();
         assert_eq!(record.header.handle, 9);
         assert_eq!(record.entries, entries[..2]);
         assert_eq!(record.ending, Ending::Closed("exit".into()));
         // A zeroed tail with no end mark: unfinished, not corrupt.
         let mut unfinished = file(&entries[..2]);
         unfinished.extend_from_slice(&[0; 100]);
-        assert_eq!(read(unfinished).unwrap().ending, Ending::Unfinished);
+        assert_eq!(read(&unfinished).unwrap().ending, Ending::Unfinished);
     }
 
     #[test]
@@ -540,7 +539,7 @@ mod tests {
             Entry::End { reason: "exit" },
         ]);
         for cut in 0..whole.len() {
-            if let Ok(record) = read(whole[..cut].to_vec()) {
+            if let Ok(record) = read(&whole[..cut]) {
                 // Only cuts at a frame boundary read back, as an unfinished record.
                 assert_eq!(record.ending, Ending::Unfinished, "cut at {cut}");
             }
@@ -549,7 +548,7 @@ mod tests {
             let mut bad = whole.clone();
             bad[byte] ^= 0x10;
             // A length flipped to zero reads as the end of what was committed.
-            if let Ok(record) = read(bad) {
+            if let Ok(record) = read(&bad) {
                 assert!(record.ending == Ending::Unfinished && record.entries.len() < 2, "byte {byte}")
             }
         }
@@ -558,9 +557,9 @@ mod tests {
         let last =
             whole.len() - (FRAME_HEADER + postcard::to_stdvec(&Entry::End { reason: "exit" }).unwrap().len());
         torn[last..last + 4].fill(0);
-        let record = read(torn).unwrap();
+        let record = read(&torn).unwrap();
         assert_eq!((record.entries.len(), record.ending), (2, Ending::Unfinished));
-        assert!(read(b"SKYBOXRC\x02\x00\x00\x00".to_vec()).unwrap_err().contains("version 2"));
-        assert!(read(b"#!/bin/sh\n".to_vec()).is_err());
+        assert!(read(b"SKYBOXRC\x02\x00\x00\x00").unwrap_err().contains("version 2"));
+        assert!(read(b"#!/bin/sh\n").is_err());
     }
 }

@@ -529,7 +529,7 @@ fn open(node: &Node, service: &Service, runtime: &str, args: &str, name: &str) -
 }
 
 /// A replaying tape over `record`'s entries.
-fn replaying(record: format::Record, changed_code_allowed: bool) -> Tape {
+fn replaying(record: format::Record<'static>, changed_code_allowed: bool) -> Tape {
     let last_message = record.entries.iter().rposition(|e| matches!(e, Entry::Message { .. }));
     let replayer = Replayer {
         entries: record.entries,

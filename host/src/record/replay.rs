@@ -58,7 +58,8 @@ pub fn run(options: ReplayOptions) -> i32 {
             return 1;
         }
     };
-    let record = match format::read(bytes) {
+    // Leaked: the replay's entries borrow it until the process exits.
+    let record = match format::read(Vec::leak(bytes)) {
         Ok(record) => record,
         Err(line) => {
             eprintln!("skybox replay: {file}: {line}");
@@ -78,7 +79,7 @@ pub fn run(options: ReplayOptions) -> i32 {
     }
 }
 
-fn replay(record: Record, options: &ReplayOptions) -> anyhow::Result<i32> {
+fn replay(record: Record<'static>, options: &ReplayOptions) -> anyhow::Result<i32> {
     let header = record.header.clone();
     let mut env: HashMap<String, String> = header.config.iter().cloned().collect();
     // A replay records nothing.

@@ -219,7 +219,8 @@ mod tests {
         }
         w.finish();
         drop(w);
-        let record = read(std::fs::read(&path).unwrap()).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let record = read(&bytes).unwrap();
         let fit = (1 << 20) / size_of(&entry);
         assert!(record.entries.len() >= fit - 2 && record.entries.len() <= fit, "{}", record.entries.len());
         assert_eq!(record.ending, Ending::Limited(1 << 20));
@@ -231,7 +232,8 @@ mod tests {
         let mut w = Writer::create(&path, &header(), 1 << 20).unwrap();
         w.append(&entry, payload.len());
         std::mem::forget(w);
-        let record = read(std::fs::read(&path).unwrap()).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let record = read(&bytes).unwrap();
         assert_eq!((record.entries.len(), record.ending), (1, Ending::Unfinished));
         let _ = std::fs::remove_dir_all(&dir);
     }
