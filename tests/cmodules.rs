@@ -2,7 +2,8 @@
 //! here from `tests/cmodule/skybox_cmod.c` with the system's C compiler against skybox's Lua
 //! headers (as a project builds its own modules), used by two services at once; and, with a
 //! skynet checkout in `SKYNET_DIR`, skynet's bundled `lpeg`, `md5` and `sproto` built from their
-//! sources (sproto with skynet's `sproto.lua` and `sprotoparser.lua`).
+//! sources (sproto with skynet's `sproto.lua` and `sprotoparser.lua`), and skynet's C `crypt` and
+//! `bson` against skybox's own on random inputs.
 
 #[path = "support/mod.rs"]
 mod support;
@@ -247,4 +248,109 @@ fn skynet_crypt_agrees_with_skynets_c_on_random_inputs_and_passes_skynets_test()
     let luaservice = format!("luaservice=./?.lua;{}/test/?.lua", skynet.display());
     let run = run_skybox(&["run", "--start", "testmain", "--set", &luaservice], dir.path());
     assert!(run.lines().any(|l| l.ends_with("TESTCRYPT true")), "{}", run.report());
+}
+
+/// Random documents encoded by skybox's `bson` and by skynet's C `lua-bson.c` (built here):
+/// the same bytes, the same decoded values, the same `bson.type`, the same errors.
+const BSON_MAIN: &str = r#"
+local skynet = require "skynet"
+require "skynet.manager"
+local ours = require "bson"
+local theirs = assert(package.loadlib(skynet.getenv("bson_so"), "luaopen_bson"))()
+
+local function deep_equal(a, b)
+	if type(a) ~= "table" or type(b) ~= "table" then return a == b or (a ~= a and b ~= b) end
+	for k, v in pairs(a) do if not deep_equal(v, b[k]) then return false end end
+	for k in pairs(b) do if a[k] == nil then return false end end
+	return true
+end
+
+skynet.start(function()
+	math.randomseed(20261203)
+	local function rnd_string()
+		local t = {}
+		for i = 1, math.random(0, 12) do t[i] = utf8.char(math.random(1, 0x3000)) end
+		return table.concat(t)
+	end
+	local specials = {
+		function() return ours.null end, function() return ours.minkey end,
+		function() return ours.maxkey end,
+		function() return ours.date(math.random(0, 0x7fffffff)) end,
+		function() return ours.timestamp(math.random(0, 0x7fffffff), math.random(0, 0xffff)) end,
+		function() return ours.regex(rnd_string(), "imx") end,
+		function() return ours.binary(rnd_string()) end,
+		function() return ours.objectid(string.format("%024x", math.random(0, 1 << 62))) end,
+		function() return ours.int64(math.random(math.mininteger, math.maxinteger)) end,
+	}
+	local function value(depth)
+		local kind = math.random(1, depth < 3 and 9 or 6)
+		if kind == 1 then return math.random(-0x80000000 - 5, 0x7fffffff + 5)
+		elseif kind == 2 then return math.random(math.mininteger, math.maxinteger)
+		elseif kind == 3 then return (math.random() - 0.5) * 1e6
+		elseif kind == 4 then return rnd_string()
+		elseif kind == 5 then return math.random(2) == 1
+		elseif kind == 6 then return specials[math.random(#specials)]()
+		elseif kind == 7 then
+			local a = {}
+			for i = 1, math.random(1, 5) do a[i] = value(depth + 1) end
+			return a
+		else
+			local d = {}
+			for _ = 1, math.random(0, 5) do d["k" .. rnd_string()] = value(depth + 1) end
+			return d
+		end
+	end
+	local checked = 0
+	for _ = 1, 500 do
+		local t = {}
+		for _ = 1, math.random(0, 8) do t[rnd_string()] = value(0) end
+		local ok1, a = pcall(ours.encode, t)
+		local ok2, b = pcall(theirs.encode, t)
+		assert(ok1 == ok2, "one failed: " .. tostring(a) .. " / " .. tostring(b))
+		if ok1 then
+			assert(tostring(a) == tostring(b), "bytes differ")
+			assert(#a == #b)
+			assert(deep_equal(a:decode(), b:decode()), "decoded values differ")
+			for k, v in pairs(a:decode()) do
+				local x, y = table.pack(ours.type(v)), table.pack(theirs.type(v))
+				assert(deep_equal(x, y), "bson.type differs for " .. k)
+			end
+		else
+			assert(a == b, "errors differ: " .. a .. " / " .. b)
+		end
+		checked = checked + 1
+	end
+	-- ordered documents, replaced fields, and errors
+	local a = ours.encode_order("x", 1, "y", 2.5, "z", ours.date(7), "w", true)
+	local b = theirs.encode_order("x", 1, "y", 2.5, "z", theirs.date(7), "w", true)
+	assert(tostring(a) == tostring(b))
+	a:makeindex(); b:makeindex()
+	a.x, b.x = -9, -9
+	a.y, b.y = 0.125, 0.125
+	a.z, b.z = ours.date(99), theirs.date(99)
+	a.w, b.w = false, false
+	assert(tostring(a) == tostring(b), "replaced bytes differ")
+	for _, bad in ipairs { { a = { 1, nil, 3, n = 3 } }, { [2.5] = 1 }, { ["\xff"] = 1 }, { a = "\0\99" } } do
+		local ok1, e1 = pcall(ours.encode, bad)
+		local ok2, e2 = pcall(theirs.encode, bad)
+		assert(not ok1 and not ok2 and e1 == e2, tostring(e1) .. " / " .. tostring(e2))
+	end
+	skynet.error("RESULT bson same " .. checked)
+	skynet.abort()
+end)
+"#;
+
+#[test]
+fn bson_agrees_with_skynets_c_on_random_documents() {
+    let Some(skynet) = std::env::var_os("SKYNET_DIR").filter(|d| !d.is_empty()).map(PathBuf::from) else {
+        eprintln!("SKIPPED bson_agrees_with_skynets_c_on_random_documents: SKYNET_DIR is not set");
+        return;
+    };
+    let dir = TempDir::new("bson");
+    let include = format!("-I{}", skynet.join("skynet-src").display());
+    let so = build_module(dir.path(), "bson_c", &[skynet.join("lualib-src/lua-bson.c")], &[include.as_str()]);
+    dir.write("main.lua", BSON_MAIN);
+    let bson_so = format!("bson_so={}", so.display());
+    let run = run_skybox(&["run", "--start", "main", "--path", ".", "--set", &bson_so], dir.path());
+    assert!(run.lines().any(|l| l.ends_with("RESULT bson same 500")), "{}", run.report());
 }

@@ -227,6 +227,7 @@ suites! {
     test_upvalues,
     test_socketdriver,
     test_crypt,
+    test_bson,
     test_memory,
     test_codecache,
     test_datacenter,
