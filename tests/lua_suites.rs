@@ -232,6 +232,7 @@ suites! {
     test_codecache,
     test_datacenter,
     test_multicast,
+    test_multicast_core,
     test_stm,
     test_sharedata,
 }

@@ -19,6 +19,7 @@ mod crypt;
 mod embed;
 mod interrupt;
 mod memory;
+mod multicast;
 mod native;
 mod netpack;
 mod raw;

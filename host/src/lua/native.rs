@@ -17,7 +17,7 @@ use mlua::LightUserData;
 use mlua::ffi::{self, lua_State};
 
 use super::buffers::{BufferError, Buffers};
-use super::{raw, seri};
+use super::{multicast, raw, seri};
 use crate::core::message::Handle;
 use crate::core::node::{Dest, Node, SendError};
 use crate::core::requests::HeldRequests;
@@ -478,7 +478,17 @@ unsafe extern "C-unwind" fn unpack(state: *mut lua_State) -> c_int {
             ffi::LUA_TLIGHTUSERDATA => run(state, |ctx| {
                 let size = size_arg(state, 2)?;
                 let st = ctx.state.try_borrow().map_err(|_| Failure::Static("skynet.unpack re-entered"))?;
-                let bytes = st.buffers.get(token_at(state, 1), size)?;
+                let mut shared = None;
+                let bytes = match st.buffers.get(token_at(state, 1), size) {
+                    Ok(bytes) => bytes,
+                    // A multicast package (see `multicast`), read where it is.
+                    Err(BufferError::Unknown)
+                        if let Some(bytes) = multicast::shared_bytes(token_at(state, 1), size) =>
+                    {
+                        &shared.insert(bytes)[..]
+                    }
+                    Err(err) => return Err(err.into()),
+                };
                 // Scalars push without allocating: no protected call needed.
                 if let Some(n) = seri::decode_plain(state, bytes) {
                     return Ok(n);
@@ -487,6 +497,7 @@ unsafe extern "C-unwind" fn unpack(state: *mut lua_State) -> c_int {
                 let status =
                     raw::protect(state, 0, ffi::LUA_MULTRET, &mut |state| seri::decode(state, bytes));
                 drop(st);
+                drop(shared);
                 if status != ffi::LUA_OK {
                     raw::raise_top(state);
                 }
@@ -512,12 +523,23 @@ unsafe extern "C-unwind" fn tostring(state: *mut lua_State) -> c_int {
             ffi::LUA_TLIGHTUSERDATA => run(state, |ctx| {
                 let size = size_arg(state, 2)?;
                 let st = ctx.state.try_borrow().map_err(|_| BUSY)?;
-                let bytes = st.buffers.get(token_at(state, 1), size)?;
+                let mut shared = None;
+                let bytes = match st.buffers.get(token_at(state, 1), size) {
+                    Ok(bytes) => bytes,
+                    // A multicast holder's name or package (see `multicast`).
+                    Err(BufferError::Unknown)
+                        if let Some(bytes) = multicast::shared_bytes(token_at(state, 1), size) =>
+                    {
+                        &shared.insert(bytes)[..]
+                    }
+                    Err(err) => return Err(err.into()),
+                };
                 let status = raw::protect(state, 0, 1, &mut |state| {
                     ffi::lua_pushlstring(state, bytes.as_ptr().cast(), bytes.len());
                     1
                 });
                 drop(st);
+                drop(shared);
                 if status != ffi::LUA_OK {
                     raw::raise_top(state);
                 }
