@@ -233,6 +233,7 @@ suites! {
     test_datacenter,
     test_multicast,
     test_multicast_core,
+    test_datasheet_core,
     test_stm,
     test_sharedata,
 }

@@ -113,6 +113,8 @@ const NATIVE: &[(&str, ModuleBuilder, Untrusted)] = &[
     ("skynet.stm", super::stm::module, Untrusted::May),
     // Its packages live in a process-wide table, beyond any tenant's memory.
     ("skynet.multicast.core", super::multicast::module, Untrusted::MayNot),
+    // As multicast's: documents in a process-wide table.
+    ("skynet.datasheet.core", super::datasheet::module, Untrusted::MayNot),
     // It refuses writes to an untrusted service itself (names are the node's).
     ("skybox.sharedata", super::sharedata::module, Untrusted::May),
     ("skybox.codecache", super::codecache::module, Untrusted::MayNot),

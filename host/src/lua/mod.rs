@@ -16,6 +16,7 @@ mod codecache;
 mod confine;
 mod core_api;
 mod crypt;
+mod datasheet;
 mod embed;
 mod interrupt;
 mod memory;
