@@ -5,8 +5,15 @@
 //! that is unknown, already freed or forged is refused with an error instead of being
 //! dereferenced or freed twice. A buffer leaves the table exactly once: sent on, trashed, or
 //! released by the host after a non-forwarding dispatch.
+//!
+//! skynet code also packs a message pointer into another message (`skynet.call(addr, "lua",
+//! cmd, skynet.pack(t))`) for the receiver to unpack and trash. Such a block *travels*: packing
+//! moves it out of the sender's table into a process-wide one, under a handle with 32 random
+//! bits, which every VM's table answers for as for its own tokens (see [`Travelling`]).
 
 use std::ffi::c_void;
+use std::ops::Deref;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use mlua::LightUserData;
 
@@ -87,6 +94,111 @@ impl<T> Tokens<T> {
     }
 }
 
+/// A block's bytes: this VM's, or shared ones (travelling, a multicast package) of which the
+/// first `.1` are the block's.
+pub(crate) enum Block<'a> {
+    Here(&'a [u8]),
+    Shared(Arc<Vec<u8>>, usize),
+}
+
+impl Block<'_> {
+    /// The first `size` bytes when given.
+    pub(crate) fn first(self, size: Option<usize>) -> Result<Self, BufferError> {
+        let len = self.len();
+        match (self, size) {
+            (block, None) => Ok(block),
+            (_, Some(given)) if given > len => Err(BufferError::Size { given, len }),
+            (Block::Here(data), Some(given)) => Ok(Block::Here(&data[..given])),
+            (Block::Shared(data, _), Some(given)) => Ok(Block::Shared(data, given)),
+        }
+    }
+}
+
+impl PartialEq for Block<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl std::fmt::Debug for Block<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", &**self)
+    }
+}
+
+impl Deref for Block<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Block::Here(data) => data,
+            Block::Shared(data, len) => &data[..(*len).min(data.len())],
+        }
+    }
+}
+
+/// Blocks packed into a message, by handle: `nonce << 32 | index`, the nonce drawn at random
+/// per block, so a handle is good once and cannot be guessed from another.
+pub(crate) struct Travelling {
+    slots: Vec<Option<(u32, Arc<Vec<u8>>)>>,
+    free: Vec<u32>,
+    draw: u64,
+}
+
+static TRAVELLING: Mutex<Travelling> =
+    Mutex::new(Travelling { slots: Vec::new(), free: Vec::new(), draw: 0 });
+
+fn travelling() -> MutexGuard<'static, Travelling> {
+    TRAVELLING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Travelling {
+    fn insert(&mut self, data: Arc<Vec<u8>>) -> usize {
+        if self.draw == 0 {
+            use std::hash::{BuildHasher, Hasher};
+            self.draw = std::collections::hash_map::RandomState::new().build_hasher().finish() | 1;
+        }
+        self.draw ^= self.draw << 13;
+        self.draw ^= self.draw >> 7;
+        self.draw ^= self.draw << 17;
+        let nonce = (self.draw >> 16) as u32 | 1;
+        let index = match self.free.pop() {
+            Some(index) => {
+                self.slots[index as usize] = Some((nonce, data));
+                index
+            }
+            None => {
+                self.slots.push(Some((nonce, data)));
+                (self.slots.len() - 1) as u32
+            }
+        };
+        ((nonce as usize) << 32) | index as usize
+    }
+
+    fn locate(&self, handle: usize) -> Option<usize> {
+        let index = handle & 0xffff_ffff;
+        match self.slots.get(index) {
+            Some(Some((nonce, _))) if *nonce as usize == handle >> 32 => Some(index),
+            _ => None,
+        }
+    }
+
+    fn get(&self, handle: usize) -> Option<Arc<Vec<u8>>> {
+        self.locate(handle).and_then(|index| self.slots[index].as_ref()).map(|(_, data)| data.clone())
+    }
+
+    fn take_if(
+        &mut self,
+        handle: usize,
+        fits: impl FnOnce(&[u8]) -> Result<(), BufferError>,
+    ) -> Result<Vec<u8>, BufferError> {
+        let index = self.locate(handle).ok_or(BufferError::Unknown)?;
+        fits(&self.slots[index].as_ref().expect("located").1)?;
+        let (_, data) = self.slots[index].take().expect("located");
+        self.free.push(index as u32);
+        Ok(Arc::try_unwrap(data).unwrap_or_else(|shared| (*shared).clone()))
+    }
+}
+
 /// The message buffers of one VM.
 pub(crate) struct Buffers(Tokens<Vec<u8>>);
 
@@ -121,28 +233,41 @@ impl Buffers {
         LightUserData(std::ptr::without_provenance_mut::<c_void>(self.0.insert(data)))
     }
 
-    /// The bytes behind `token`, the first `size` of them when given.
-    pub(crate) fn get(&self, token: LightUserData, size: Option<usize>) -> Result<&[u8], BufferError> {
-        let data = self.0.get(token.0 as usize).ok_or(BufferError::Unknown)?;
-        match size {
-            None => Ok(data),
-            Some(given) if given <= data.len() => Ok(&data[..given]),
-            Some(given) => Err(BufferError::Size { given, len: data.len() }),
-        }
+    /// The bytes behind `token` (this VM's block, or a travelling one), the first `size` of
+    /// them when given.
+    pub(crate) fn get(&self, token: LightUserData, size: Option<usize>) -> Result<Block<'_>, BufferError> {
+        let block = match self.0.get(token.0 as usize) {
+            Some(data) => Block::Here(data),
+            None => {
+                Block::Shared(travelling().get(token.0 as usize).ok_or(BufferError::Unknown)?, usize::MAX)
+            }
+        };
+        block.first(size)
     }
 
-    /// Removes the buffer behind `token` (truncated to `size` when given) and returns it.
+    /// Removes the buffer behind `token` (this VM's block, or a travelling one), truncated to
+    /// `size` when given, and returns it.
     pub(crate) fn take(&mut self, token: LightUserData, size: Option<usize>) -> Result<Vec<u8>, BufferError> {
-        let fits = |data: &Vec<u8>| match size {
+        let fits = |data: &[u8]| match size {
             Some(given) if given > data.len() => Err(BufferError::Size { given, len: data.len() }),
             _ => Ok(()),
         };
-        let mut data =
-            self.0.take_if(token.0 as usize, fits).map_err(|e| e.unwrap_or(BufferError::Unknown))?;
+        let mut data = match self.0.take_if(token.0 as usize, |data| fits(data)) {
+            Ok(data) => data,
+            Err(Some(err)) => return Err(err),
+            Err(None) => travelling().take_if(token.0 as usize, fits)?,
+        };
         if let Some(given) = size {
             data.truncate(given);
         }
         Ok(data)
+    }
+
+    /// Moves this VM's block `token` into the travelling table; its handle there. `None` (nothing
+    /// done) for anything that is not one of this VM's blocks.
+    pub(crate) fn depart(&mut self, token: usize) -> Option<usize> {
+        let data = self.0.take(token)?;
+        Some(travelling().insert(Arc::new(data)))
     }
 
     /// Live buffers (for leak checks).
@@ -160,7 +285,7 @@ mod tests {
     fn a_token_is_good_once() {
         let mut b = Buffers::default();
         let t = b.insert(vec![1, 2, 3]);
-        assert_eq!(b.get(t, Some(2)).unwrap(), &[1, 2]);
+        assert_eq!(*b.get(t, Some(2)).unwrap(), [1, 2]);
         assert_eq!(b.take(t, None).unwrap(), vec![1, 2, 3]);
         assert_eq!(b.take(t, None), Err(BufferError::Unknown));
         assert_eq!(b.get(t, None), Err(BufferError::Unknown));
@@ -169,6 +294,25 @@ mod tests {
         assert_ne!(t.0, t2.0);
         assert_eq!(b.get(t, None), Err(BufferError::Unknown));
         assert_eq!(b.live(), 1);
+    }
+
+    #[test]
+    fn a_departed_block_is_any_vms_once() {
+        let (mut a, mut b) = (Buffers::default(), Buffers::default());
+        let t = a.insert(vec![5, 6, 7]);
+        let handle = a.depart(t.0 as usize).unwrap();
+        let h = LightUserData(std::ptr::without_provenance_mut(handle));
+        assert_eq!(a.get(t, None), Err(BufferError::Unknown));
+        assert_eq!(*b.get(h, Some(2)).unwrap(), [5, 6]);
+        assert_eq!(b.take(h, Some(4)), Err(BufferError::Size { given: 4, len: 3 }));
+        assert_eq!(a.take(h, None).unwrap(), vec![5, 6, 7]);
+        assert_eq!(b.take(h, None), Err(BufferError::Unknown));
+        // Another nonce, the same slot: nothing.
+        let one = a.insert(vec![1]);
+        let again = a.depart(one.0 as usize).unwrap();
+        let forged = LightUserData(std::ptr::without_provenance_mut(again ^ (1 << 40)));
+        assert_eq!(b.get(forged, None), Err(BufferError::Unknown));
+        assert!(a.depart(12345).is_none());
     }
 
     #[test]

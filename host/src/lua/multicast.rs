@@ -25,6 +25,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use mlua::ffi::{self, lua_State};
 use mlua::{LightUserData, Lua, Table};
 
+use super::buffers::Block;
 use super::socketdriver::{
     Failure, integer_arg, push_block, set_functions, size_arg, state_mut, token_arg, with_vm,
 };
@@ -107,7 +108,7 @@ impl Packages {
 /// The bytes `skynet.tostring` and `skynet.unpack` read for a light userdata that is not one of
 /// the VM's message blocks: a holder's name (8 bytes) or a package's message (`None` if it is
 /// neither); the first `size` of them when given.
-pub(crate) fn shared_bytes(token: LightUserData, size: Option<usize>) -> Option<Arc<Vec<u8>>> {
+pub(crate) fn shared_bytes(token: LightUserData, size: Option<usize>) -> Option<Block<'static>> {
     let handle = token.0 as usize as u64;
     let mut packages = packages();
     let bytes = if let Some((_, package)) = packages.find(handle, HOLDER) {
@@ -115,11 +116,7 @@ pub(crate) fn shared_bytes(token: LightUserData, size: Option<usize>) -> Option<
     } else {
         packages.find(handle, PACKAGE)?.1.data.clone()
     };
-    match size {
-        Some(n) if n > bytes.len() => None,
-        Some(n) if n < bytes.len() => Some(Arc::new(bytes[..n].to_vec())),
-        _ => Some(bytes),
-    }
+    Block::Shared(bytes, usize::MAX).first(size).ok()
 }
 
 /// The module, as `require "skynet.multicast.core"` returns it.
@@ -226,7 +223,7 @@ unsafe extern "C-unwind" fn unpack(state: *mut lua_State) -> c_int {
             let name = {
                 let st = state_mut(ctx)?;
                 let bytes = st.buffers.get(token, Some(8))?;
-                u64::from_le_bytes(bytes.try_into().expect("8 bytes"))
+                u64::from_le_bytes((*bytes).try_into().expect("8 bytes"))
             };
             let mut packages = packages();
             let (index, package) = packages
@@ -339,8 +336,8 @@ mod tests {
         let package_handle = handle(package.nonce, index as u32, PACKAGE);
         package.bound = true;
         drop(p);
-        assert_eq!(*shared_bytes(as_token(package_handle), None).unwrap(), vec![1, 2, 3]);
-        assert_eq!(*shared_bytes(as_token(package_handle), Some(2)).unwrap(), vec![1, 2]);
+        assert_eq!(*shared_bytes(as_token(package_handle), None).unwrap(), [1, 2, 3]);
+        assert_eq!(*shared_bytes(as_token(package_handle), Some(2)).unwrap(), [1, 2]);
         assert!(shared_bytes(as_token(package_handle), Some(4)).is_none());
         // A bound holder, another nonce, another kind: nothing.
         assert!(shared_bytes(as_token(holder), Some(8)).is_none());

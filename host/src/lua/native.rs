@@ -478,26 +478,25 @@ unsafe extern "C-unwind" fn unpack(state: *mut lua_State) -> c_int {
             ffi::LUA_TLIGHTUSERDATA => run(state, |ctx| {
                 let size = size_arg(state, 2)?;
                 let st = ctx.state.try_borrow().map_err(|_| Failure::Static("skynet.unpack re-entered"))?;
-                let mut shared = None;
                 let bytes = match st.buffers.get(token_at(state, 1), size) {
                     Ok(bytes) => bytes,
                     // A multicast package (see `multicast`), read where it is.
                     Err(BufferError::Unknown)
                         if let Some(bytes) = multicast::shared_bytes(token_at(state, 1), size) =>
                     {
-                        &shared.insert(bytes)[..]
+                        bytes
                     }
                     Err(err) => return Err(err.into()),
                 };
                 // Scalars push without allocating: no protected call needed.
-                if let Some(n) = seri::decode_plain(state, bytes) {
+                if let Some(n) = seri::decode_plain(state, &bytes) {
                     return Ok(n);
                 }
                 let base = ffi::lua_gettop(state);
                 let status =
-                    raw::protect(state, 0, ffi::LUA_MULTRET, &mut |state| seri::decode(state, bytes));
+                    raw::protect(state, 0, ffi::LUA_MULTRET, &mut |state| seri::decode(state, &bytes));
+                drop(bytes);
                 drop(st);
-                drop(shared);
                 if status != ffi::LUA_OK {
                     raw::raise_top(state);
                 }
@@ -523,14 +522,13 @@ unsafe extern "C-unwind" fn tostring(state: *mut lua_State) -> c_int {
             ffi::LUA_TLIGHTUSERDATA => run(state, |ctx| {
                 let size = size_arg(state, 2)?;
                 let st = ctx.state.try_borrow().map_err(|_| BUSY)?;
-                let mut shared = None;
                 let bytes = match st.buffers.get(token_at(state, 1), size) {
                     Ok(bytes) => bytes,
                     // A multicast holder's name or package (see `multicast`).
                     Err(BufferError::Unknown)
                         if let Some(bytes) = multicast::shared_bytes(token_at(state, 1), size) =>
                     {
-                        &shared.insert(bytes)[..]
+                        bytes
                     }
                     Err(err) => return Err(err.into()),
                 };
@@ -538,8 +536,8 @@ unsafe extern "C-unwind" fn tostring(state: *mut lua_State) -> c_int {
                     ffi::lua_pushlstring(state, bytes.as_ptr().cast(), bytes.len());
                     1
                 });
+                drop(bytes);
                 drop(st);
-                drop(shared);
                 if status != ffi::LUA_OK {
                     raw::raise_top(state);
                 }

@@ -219,7 +219,7 @@ unsafe fn filter_body(state: *mut lua_State, ctx: &VmCtx) -> Outcome {
         let (ev, len, create) = {
             let st = state_mut(ctx)?;
             let payload = st.buffers.get(token, None)?;
-            let (ev, len) = decode_event(payload, size)?;
+            let (ev, len) = decode_event(&payload, size)?;
             let bytes = &payload[..len];
             let create =
                 queue.is_none() && ev.kind == event::DATA && !bytes.is_empty() && !single_frame(bytes);
@@ -336,7 +336,7 @@ unsafe extern "C-unwind" fn pack(state: *mut lua_State) -> c_int {
             let frame = if ffi::lua_type(state, 1) == ffi::LUA_TLIGHTUSERDATA {
                 let size = size_arg(state, 2, "pack")?;
                 let st = state_mut(ctx)?;
-                frame_of(st.buffers.get(token_arg(state, 1, "need message block at param 1")?, Some(size))?)?
+                frame_of(&st.buffers.get(token_arg(state, 1, "need message block at param 1")?, Some(size))?)?
             } else {
                 frame_of(bytes_arg(state, 1, "pack")?)?
             };

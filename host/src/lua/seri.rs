@@ -201,7 +201,15 @@ unsafe fn encode_value(state: *mut lua_State, index: c_int, depth: usize, out: &
             }
             // Exposed: the address may be a real buffer the host later takes back.
             ffi::LUA_TLIGHTUSERDATA => {
-                wire::write_pointer(out, ffi::lua_touserdata(state, index).expose_provenance() as u64)
+                let mut pointer = ffi::lua_touserdata(state, index).expose_provenance();
+                // One of this VM's message blocks travels with the message (see `buffers`).
+                if let Some(ctx) = super::native::ctx(state)
+                    && let Ok(mut st) = ctx.state.try_borrow_mut()
+                    && let Some(handle) = st.buffers.depart(pointer)
+                {
+                    pointer = handle;
+                }
+                wire::write_pointer(out, pointer as u64)
             }
             ffi::LUA_TSTRING => {
                 let bytes = raw::string_at(state, index).unwrap_or_default();

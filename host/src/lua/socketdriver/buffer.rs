@@ -455,7 +455,7 @@ unsafe extern "C-unwind" fn unpack(state: *mut lua_State) -> c_int {
             let size = size_arg(state, 2, "unpack")?;
             let mut st = state_mut(ctx)?;
             let payload = st.buffers.get(token, None)?;
-            let (ev, len) = decode_event(payload, size)?;
+            let (ev, len) = decode_event(&payload, size)?;
             let mut data = st.buffers.take(token, None)?;
             data.truncate(len);
             ffi::lua_pushinteger(state, ffi::lua_Integer::from(ev.kind));
