@@ -234,6 +234,7 @@ suites! {
     test_multicast,
     test_multicast_core,
     test_datasheet_core,
+    test_sharetable_core,
     test_stm,
     test_sharedata,
 }

@@ -115,6 +115,7 @@ const NATIVE: &[(&str, ModuleBuilder, Untrusted)] = &[
     ("skynet.multicast.core", super::multicast::module, Untrusted::MayNot),
     // As multicast's: documents in a process-wide table.
     ("skynet.datasheet.core", super::datasheet::module, Untrusted::MayNot),
+    ("skynet.sharetable.core", super::sharetable::module, Untrusted::MayNot),
     // It refuses writes to an untrusted service itself (names are the node's).
     ("skybox.sharedata", super::sharedata::module, Untrusted::May),
     ("skybox.codecache", super::codecache::module, Untrusted::MayNot),

@@ -27,6 +27,7 @@ mod raw;
 mod recorded;
 pub mod seri;
 mod sharedata;
+mod sharetable;
 mod socketdriver;
 mod sqlite;
 mod stm;
