@@ -235,6 +235,7 @@ suites! {
     test_multicast_core,
     test_datasheet_core,
     test_sharetable_core,
+    test_debugchannel,
     test_stm,
     test_sharedata,
 }

@@ -116,6 +116,8 @@ const NATIVE: &[(&str, ModuleBuilder, Untrusted)] = &[
     // As multicast's: documents in a process-wide table.
     ("skynet.datasheet.core", super::datasheet::module, Untrusted::MayNot),
     ("skynet.sharetable.core", super::sharetable::module, Untrusted::MayNot),
+    // Its reads sleep on the worker, and its hooks replace the interrupt's.
+    ("skynet.debugchannel", super::debugchannel::module, Untrusted::MayNot),
     // It refuses writes to an untrusted service itself (names are the node's).
     ("skybox.sharedata", super::sharedata::module, Untrusted::May),
     ("skybox.codecache", super::codecache::module, Untrusted::MayNot),

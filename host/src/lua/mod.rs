@@ -17,6 +17,7 @@ mod confine;
 mod core_api;
 mod crypt;
 mod datasheet;
+mod debugchannel;
 mod embed;
 mod interrupt;
 mod memory;
