@@ -18,8 +18,9 @@ local concat = table.concat
 local utf8_len = utf8.len
 local math_type, tointeger = math.type, math.tointeger
 local error, type, tostring, tonumber = error, type, tostring, tonumber
-local getmetatable, setmetatable, rawget, rawset, rawlen, next, select =
-	getmetatable, setmetatable, rawget, rawset, rawlen, next, select
+local setmetatable, rawget, rawset, rawlen, next, select = setmetatable, rawget, rawset, rawlen, next, select
+-- The metatable itself, as luaL_getmetafield reads it (past __metatable).
+local getmetatable = debug and debug.getmetatable or getmetatable
 
 local REAL, STRING, DOCUMENT, ARRAY, BINARY = 1, 2, 3, 4, 5
 local OBJECTID, BOOLEAN, DATE, NULL, REGEX = 7, 8, 9, 10, 11
@@ -50,9 +51,15 @@ end
 ---------------------------------------------------------------------------------------------
 -- Encoding
 
+-- As skynet's check: sequences of up to 4 bytes, code points up to 0x10FFFF (surrogates pass).
 local function utf8_string(s)
-	if not utf8_len(s) then
+	if not utf8_len(s, 1, -1, true) then
 		error("Invalid utf8 string", 0)
+	end
+	for _, c in utf8.codes(s, true) do
+		if c > 0x10FFFF then
+			error("Invalid utf8 string", 0)
+		end
 	end
 	return s .. "\0"
 end
@@ -217,8 +224,8 @@ function encode_table(key, t, depth)
 end
 
 function bson.encode(t)
-	if type(t) ~= "table" then
-		error(format("bad argument #1 to 'encode' (table expected, got %s)", type(t)), 2)
+	if type(t) ~= "table" or is_document(t) then
+		error(format("bad argument #1 to 'encode' (table expected, got %s)", is_document(t) and "userdata" or type(t)), 2)
 	end
 	local mt = getmetatable(t)
 	local pairs_fn = type(mt) == "table" and rawget(mt, "__pairs")
@@ -348,16 +355,19 @@ local function decode_dict(s, pos, limit, array)
 		elseif bt == DBPOINTER then
 			need(s, at, 4, stop - 1)
 			local len = string_unpack("<i4", s, at)
+			if len < 0 then invalid() end
 			need(s, at, len + 16, stop - 1)
 			v, at = object(DBPOINTER, sub(s, at, at + len + 15)), at + len + 16
 		elseif bt == JSCODE or bt == SYMBOL then
 			need(s, at, 4, stop - 1)
 			local len = string_unpack("<i4", s, at)
+			if len < 0 then invalid() end
 			need(s, at, len + 4, stop - 1)
 			v, at = object(bt, sub(s, at, at + len + 3)), at + len + 4
 		elseif bt == CODEWS then
 			need(s, at, 4, stop - 1)
 			local len = string_unpack("<i4", s, at)
+			if len < 4 then invalid() end
 			need(s, at, len, stop - 1)
 			v, at = object(bt, sub(s, at, at + len - 1)), at + len
 		else
@@ -385,6 +395,16 @@ local FIXED = {
 	[BOOLEAN] = 1, [OBJECTID] = 12, [INT32] = 4,
 }
 
+-- A length field, which must not be negative (a document only its own service made, but a
+-- negative one would walk backwards for ever).
+local function length(s, at)
+	local n = string_unpack("<i4", s, at)
+	if n < 0 then
+		invalid()
+	end
+	return n
+end
+
 local function makeindex(doc)
 	if not is_document(doc) then
 		error(format("bad argument #1 to 'makeindex' (bson expected, got %s)", type(doc)), 2)
@@ -402,11 +422,11 @@ local function makeindex(doc)
 			index[key] = bt | ((at - 1) << TYPE_SHIFT)
 			at = at + fixed
 		elseif bt == STRING or bt == JSCODE or bt == SYMBOL then
-			at = at + 4 + string_unpack("<i4", s, at)
+			at = at + 4 + length(s, at)
 		elseif bt == CODEWS or bt == ARRAY or bt == DOCUMENT then
-			at = at + string_unpack("<i4", s, at)
+			at = at + length(s, at)
 		elseif bt == BINARY then
-			at = at + 5 + string_unpack("<i4", s, at)
+			at = at + 5 + length(s, at)
 		elseif bt == MINKEY or bt == MAXKEY or bt == NULL then
 			-- no value
 		elseif bt == REGEX then
@@ -414,7 +434,7 @@ local function makeindex(doc)
 			_, at = cstring(s, at, stop - 1)
 			_, at = cstring(s, at, stop - 1)
 		elseif bt == DBPOINTER then
-			at = at + 16 + string_unpack("<i4", s, at)
+			at = at + 16 + length(s, at)
 		else
 			error("Invalid bson type : " .. bt, 0)
 		end

@@ -25,8 +25,12 @@ t.test("a matrix cloned in another service, cycles and shared subtables kept", f
 	t.eq(core.is_sharedtable(here), true)
 	t.eq(core.is_sharedtable({}), false)
 	t.ok(m:size() > 0)
+	t.eq(core.clone(ptr), here, "one table per matrix in a VM")
 	m:close()
-	t.raises(function() core.clone(ptr) end, "Invalid sharetable pointer")
+	local closed = core.matrix("return {}")
+	local cptr = closed:getptr()
+	closed:close()
+	t.raises(function() core.clone(cptr) end, "Invalid sharetable pointer")
 end)
 
 t.test("what skynet cannot share is refused", function()

@@ -136,11 +136,22 @@ impl Deref for Block<'_> {
     }
 }
 
+/// A number no service can predict from the ones it saw: SipHash, keyed at random once per
+/// process, of a counter (handles carry these as their unguessable part).
+pub(crate) fn secret_nonce(counter: u64) -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    static KEY: std::sync::OnceLock<std::collections::hash_map::RandomState> = std::sync::OnceLock::new();
+    let mut hasher = KEY.get_or_init(std::collections::hash_map::RandomState::new).build_hasher();
+    hasher.write_u64(counter);
+    hasher.finish() as u32 | 1
+}
+
 /// Blocks packed into a message, by handle: `nonce << 32 | index`, the nonce drawn at random
 /// per block, so a handle is good once and cannot be guessed from another.
 pub(crate) struct Travelling {
     slots: Vec<Option<(u32, Arc<Vec<u8>>)>>,
     free: Vec<u32>,
+    /// Counts nonces drawn (see `secret_nonce`).
     draw: u64,
 }
 
@@ -153,14 +164,8 @@ fn travelling() -> MutexGuard<'static, Travelling> {
 
 impl Travelling {
     fn insert(&mut self, data: Arc<Vec<u8>>) -> usize {
-        if self.draw == 0 {
-            use std::hash::{BuildHasher, Hasher};
-            self.draw = std::collections::hash_map::RandomState::new().build_hasher().finish() | 1;
-        }
-        self.draw ^= self.draw << 13;
-        self.draw ^= self.draw >> 7;
-        self.draw ^= self.draw << 17;
-        let nonce = (self.draw >> 16) as u32 | 1;
+        self.draw += 1;
+        let nonce = secret_nonce(self.draw);
         let index = match self.free.pop() {
             Some(index) => {
                 self.slots[index as usize] = Some((nonce, data));
@@ -199,6 +204,11 @@ impl Travelling {
     }
 }
 
+/// Marks message-block tokens apart from the other token tables' (stm copies, datasheet and
+/// sharetable pointers), which count from the same small numbers: a value one of those hands
+/// out is never mistaken for a block (see [`Buffers::depart`]).
+const BLOCK_TAG: usize = 0x2d << 56;
+
 /// The message buffers of one VM.
 pub(crate) struct Buffers(Tokens<Vec<u8>>);
 
@@ -230,13 +240,13 @@ impl std::fmt::Display for BufferError {
 impl Buffers {
     /// Takes ownership of `data` and returns its token.
     pub(crate) fn insert(&mut self, data: Vec<u8>) -> LightUserData {
-        LightUserData(std::ptr::without_provenance_mut::<c_void>(self.0.insert(data)))
+        LightUserData(std::ptr::without_provenance_mut::<c_void>(self.0.insert(data) ^ BLOCK_TAG))
     }
 
     /// The bytes behind `token` (this VM's block, or a travelling one), the first `size` of
     /// them when given.
     pub(crate) fn get(&self, token: LightUserData, size: Option<usize>) -> Result<Block<'_>, BufferError> {
-        let block = match self.0.get(token.0 as usize) {
+        let block = match self.0.get(token.0 as usize ^ BLOCK_TAG) {
             Some(data) => Block::Here(data),
             None => {
                 Block::Shared(travelling().get(token.0 as usize).ok_or(BufferError::Unknown)?, usize::MAX)
@@ -252,7 +262,7 @@ impl Buffers {
             Some(given) if given > data.len() => Err(BufferError::Size { given, len: data.len() }),
             _ => Ok(()),
         };
-        let mut data = match self.0.take_if(token.0 as usize, |data| fits(data)) {
+        let mut data = match self.0.take_if(token.0 as usize ^ BLOCK_TAG, |data| fits(data)) {
             Ok(data) => data,
             Err(Some(err)) => return Err(err),
             Err(None) => travelling().take_if(token.0 as usize, fits)?,
@@ -266,7 +276,7 @@ impl Buffers {
     /// Moves this VM's block `token` into the travelling table; its handle there. `None` (nothing
     /// done) for anything that is not one of this VM's blocks.
     pub(crate) fn depart(&mut self, token: usize) -> Option<usize> {
-        let data = self.0.take(token)?;
+        let data = self.0.take(token ^ BLOCK_TAG)?;
         Some(travelling().insert(Arc::new(data)))
     }
 

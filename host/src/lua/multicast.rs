@@ -44,6 +44,7 @@ struct Packages {
     slots: Vec<Option<Package>>,
     free: Vec<u32>,
     /// Draws nonces (xorshift, seeded at random once).
+    /// Counts nonces drawn (see `secret_nonce`).
     draw: u64,
 }
 
@@ -63,14 +64,8 @@ fn handle(nonce: u32, index: u32, kind: u64) -> u64 {
 
 impl Packages {
     fn insert(&mut self, data: Arc<Vec<u8>>) -> u64 {
-        if self.draw == 0 {
-            use std::hash::{BuildHasher, Hasher};
-            self.draw = std::collections::hash_map::RandomState::new().build_hasher().finish() | 1;
-        }
-        self.draw ^= self.draw << 13;
-        self.draw ^= self.draw >> 7;
-        self.draw ^= self.draw << 17;
-        let nonce = (self.draw >> 16) as u32 | 1;
+        self.draw += 1;
+        let nonce = super::buffers::secret_nonce(self.draw);
         let package = Package { nonce, references: 0, bound: false, data };
         let index = match self.free.pop() {
             Some(index) => {
@@ -246,6 +241,9 @@ unsafe extern "C-unwind" fn bind(state: *mut lua_State) -> c_int {
         with_vm(state, |_| {
             let holder = handle_arg(state, 1, "multicast: a package expected")?;
             let references = integer_arg(state, 2, "bind")?;
+            if !(0..=i64::from(i32::MAX)).contains(&references) {
+                return Err(Failure::Text(format!("Invalid multicast package reference {references}")));
+            }
             let mut packages = packages();
             let (index, package) = packages
                 .find(holder, HOLDER)

@@ -202,8 +202,11 @@ unsafe fn encode_value(state: *mut lua_State, index: c_int, depth: usize, out: &
             // Exposed: the address may be a real buffer the host later takes back.
             ffi::LUA_TLIGHTUSERDATA => {
                 let mut pointer = ffi::lua_touserdata(state, index).expose_provenance();
-                // One of this VM's message blocks travels with the message (see `buffers`).
+                // One of this VM's message blocks travels with the message (see `buffers`); a
+                // service that is not trusted keeps its blocks (a travelling one is beyond its
+                // tenant's memory until its receiver frees it).
                 if let Some(ctx) = super::native::ctx(state)
+                    && ctx.service.profile().is_trusted()
                     && let Ok(mut st) = ctx.state.try_borrow_mut()
                     && let Some(handle) = st.buffers.depart(pointer)
                 {

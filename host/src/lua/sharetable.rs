@@ -8,7 +8,7 @@
 //! objects: `matrix` runs the source in the calling VM (its own environment, as a fresh state
 //! would give), freezes the result into a process-wide tree of plain values (shared subtables
 //! and cycles kept; a function without upvalues kept as its bytecode), and `clone` builds the
-//! tree in the caller, once per VM and version. skynet's rules on what may be shared stand: no
+//! tree in the caller, once per VM and matrix. skynet's rules on what may be shared stand: no
 //! metatables, no functions with upvalues, only strings, numbers, booleans, light userdata and
 //! tables. A matrix lives until its box is closed; its pointer is a checked token.
 
@@ -21,6 +21,7 @@ use mlua::{Function, LightUserData, Lua, Table, UserData, UserDataMethods, Value
 
 use super::buffers::Tokens;
 use super::core_api::{guarded, wrap_raising};
+use super::raw;
 
 /// A frozen value.
 #[derive(Clone)]
@@ -49,8 +50,7 @@ fn matrices() -> MutexGuard<'static, Tokens<Arc<Tree>>> {
 }
 
 /// Freezes `root` (see the module docs).
-fn freeze(lua: &Lua, root: Table) -> mlua::Result<Tree> {
-    let dump: Function = lua.globals().get::<Table>("string")?.get("dump")?;
+fn freeze(root: Table) -> mlua::Result<Tree> {
     let mut tree = Tree { tables: Vec::new(), size: 0 };
     let mut seen: HashMap<*const c_void, usize> = HashMap::new();
     let mut pending = Vec::new();
@@ -91,12 +91,13 @@ fn freeze(lua: &Lua, root: Table) -> mlua::Result<Tree> {
                                 "Invalid function: a C function (skybox shares Lua functions only)",
                             ));
                         }
-                        if upvalues(lua, &f)? > 0 {
+                        // Lua's own dump and count, not what the service's globals say they are.
+                        if f.info().num_upvalues > 0 {
                             return Err(mlua::Error::runtime("Invalid function with upvalue"));
                         }
-                        let code: mlua::LuaString = dump.call(f)?;
-                        tree.size += code.as_bytes().len();
-                        Frozen::Function(Arc::from(&*code.as_bytes()))
+                        let code = f.dump(false);
+                        tree.size += code.len();
+                        Frozen::Function(Arc::from(code))
                     }
                     other => {
                         return Err(mlua::Error::runtime(format!("Invalid type [{}]", other.type_name())));
@@ -112,12 +113,6 @@ fn freeze(lua: &Lua, root: Table) -> mlua::Result<Tree> {
     }
     debug_assert_eq!(done, tree.tables.len());
     Ok(tree)
-}
-
-/// How many upvalues a Lua function has.
-fn upvalues(lua: &Lua, f: &Function) -> mlua::Result<usize> {
-    let getupvalue: Function = lua.globals().get::<Table>("debug")?.get("getupvalue")?;
-    Ok(if getupvalue.call::<Option<String>>((f.clone(), 1))?.is_some() { 1 } else { 0 })
 }
 
 /// Builds `tree` in `lua`; every table it makes is added to `shared`.
@@ -193,8 +188,15 @@ function core.matrix(source, ...)
 	return freeze(t)
 end
 
+-- One table per matrix in a VM, as skynet's clones are one shared table.
+local clones = setmetatable({}, { __mode = "v" })
 function core.clone(pointer)
-	return thaw(pointer, shared)
+	local t = clones[pointer]
+	if t == nil then
+		t = thaw(pointer, shared)
+		clones[pointer] = t
+	end
+	return t
 end
 
 function core.is_sharedtable(t)
@@ -210,7 +212,7 @@ pub(crate) fn module(lua: &Lua) -> mlua::Result<Table> {
     raw.set(
         "freeze",
         guarded(lua, |lua, root: Table| {
-            let tree = freeze(lua, root)?;
+            let tree = freeze(root)?;
             let size = tree.size;
             let token = matrices().insert(Arc::new(tree));
             lua.create_userdata(MatrixBox(Some((token, size))))
@@ -253,15 +255,15 @@ unsafe extern "C-unwind" fn stackvalues(state: *mut lua_State) -> c_int {
         if co != state {
             ffi::luaL_checktype(state, 2, ffi::LUA_TTABLE);
             n = ffi::lua_gettop(co);
-            if n > 0 {
-                ffi::luaL_checkstack(state, n + 1, std::ptr::null());
-                let top = ffi::lua_gettop(state);
-                ffi::lua_xmove(co, state, n);
-                for i in 1..=n {
-                    ffi::lua_pushvalue(state, top + i);
-                    ffi::lua_seti(state, 2, ffi::lua_Integer::from(i));
+            // Each value copied across and stored raw: nothing runs between, so `co`'s stack
+            // is never written to but for one slot it has room for.
+            for i in 1..=n {
+                if ffi::lua_checkstack(co, 1) == 0 {
+                    raw::raise(state, "stackvalues: no room on the coroutine's stack");
                 }
-                ffi::lua_xmove(state, co, n);
+                ffi::lua_pushvalue(co, i);
+                ffi::lua_xmove(co, state, 1);
+                ffi::lua_rawseti(state, 2, ffi::lua_Integer::from(i));
             }
         }
         ffi::lua_pushinteger(state, ffi::lua_Integer::from(n));
