@@ -16,7 +16,7 @@ use std::sync::Arc;
 use mlua::LightUserData;
 use mlua::ffi::{self, lua_State};
 
-use super::buffers::{BufferError, Buffers};
+use super::buffers::{Block, BufferError, Buffers};
 use super::{multicast, raw, seri};
 use crate::core::message::Handle;
 use crate::core::node::{Dest, Node, SendError};
@@ -478,16 +478,7 @@ unsafe extern "C-unwind" fn unpack(state: *mut lua_State) -> c_int {
             ffi::LUA_TLIGHTUSERDATA => run(state, |ctx| {
                 let size = size_arg(state, 2)?;
                 let st = ctx.state.try_borrow().map_err(|_| Failure::Static("skynet.unpack re-entered"))?;
-                let bytes = match st.buffers.get(token_at(state, 1), size) {
-                    Ok(bytes) => bytes,
-                    // A multicast package (see `multicast`), read where it is.
-                    Err(BufferError::Unknown)
-                        if let Some(bytes) = multicast::shared_bytes(token_at(state, 1), size) =>
-                    {
-                        bytes
-                    }
-                    Err(err) => return Err(err.into()),
-                };
+                let bytes = block_at(&st.buffers, token_at(state, 1), size)?;
                 // Scalars push without allocating: no protected call needed.
                 if let Some(n) = seri::decode_plain(state, &bytes) {
                     return Ok(n);
@@ -507,6 +498,15 @@ unsafe extern "C-unwind" fn unpack(state: *mut lua_State) -> c_int {
     }
 }
 
+/// The bytes a light userdata names for `unpack` and `tostring`: a block (this VM's or a
+/// travelling one) or a multicast holder's name or package (see `multicast`), read in place.
+fn block_at(buffers: &Buffers, token: LightUserData, size: Option<usize>) -> Result<Block<'_>, Failure> {
+    match buffers.get(token, size) {
+        Err(BufferError::Unknown) => multicast::shared_bytes(token, size).ok_or(BufferError::Unknown.into()),
+        other => Ok(other?),
+    }
+}
+
 /// `tostring(msg, size)`: the bytes of a message as a Lua string.
 unsafe extern "C-unwind" fn tostring(state: *mut lua_State) -> c_int {
     // SAFETY: called by Lua as a C function; the string is created protected while the buffer is
@@ -522,16 +522,7 @@ unsafe extern "C-unwind" fn tostring(state: *mut lua_State) -> c_int {
             ffi::LUA_TLIGHTUSERDATA => run(state, |ctx| {
                 let size = size_arg(state, 2)?;
                 let st = ctx.state.try_borrow().map_err(|_| BUSY)?;
-                let bytes = match st.buffers.get(token_at(state, 1), size) {
-                    Ok(bytes) => bytes,
-                    // A multicast holder's name or package (see `multicast`).
-                    Err(BufferError::Unknown)
-                        if let Some(bytes) = multicast::shared_bytes(token_at(state, 1), size) =>
-                    {
-                        bytes
-                    }
-                    Err(err) => return Err(err.into()),
-                };
+                let bytes = block_at(&st.buffers, token_at(state, 1), size)?;
                 let status = raw::protect(state, 0, 1, &mut |state| {
                     ffi::lua_pushlstring(state, bytes.as_ptr().cast(), bytes.len());
                     1
