@@ -37,6 +37,10 @@ pub enum Outcome {
     Failed,
     /// The program answered the request itself (with whatever it chose).
     Forged,
+    /// The program passed the request on to the probe itself (sent as the probe, with the
+    /// request's session: the core's rule makes the receiver its holder), so nobody else owes
+    /// an answer.
+    PassedBack,
 }
 
 /// A node, its probe, the directory of the guest's module and files.
@@ -138,6 +142,12 @@ impl Harness {
             let msg = self.rx.recv_deadline(deadline).ok()?;
             if self.trace {
                 eprintln!("probe got {} bytes: {msg:?}", msg.data.len());
+            }
+            if msg.session == session
+                && msg.source == self.probe
+                && !matches!(msg.ptype, ptype::RESPONSE | ptype::ERROR)
+            {
+                return Some(Outcome::PassedBack);
             }
             if msg.session != session || !matches!(msg.ptype, ptype::RESPONSE | ptype::ERROR) {
                 continue;
