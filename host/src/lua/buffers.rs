@@ -146,62 +146,65 @@ pub(crate) fn secret_nonce(counter: u64) -> u32 {
     hasher.finish() as u32 | 1
 }
 
-/// Blocks packed into a message, by handle: `nonce << 32 | index`, the nonce drawn at random
-/// per block, so a handle is good once and cannot be guessed from another.
-pub(crate) struct Travelling {
-    slots: Vec<Option<(u32, Arc<Vec<u8>>)>>,
+/// Values named by a *sealed* key, `nonce << 32 | index`: the nonce is [`secret_nonce`]'s, drawn
+/// per value, so a key is good once and cannot be guessed from another. Indexes stay below
+/// 2^31, so a user may mark its keys with bit 31 (multicast's kinds). Process-wide tables of
+/// values any VM may name (travelling blocks, multicast packages) are `Sealed`.
+pub(crate) struct Sealed<T> {
+    slots: Vec<Option<(u32, T)>>,
     free: Vec<u32>,
-    /// Counts nonces drawn (see `secret_nonce`).
-    draw: u64,
+    /// Counts nonces drawn.
+    drawn: u64,
 }
 
-static TRAVELLING: Mutex<Travelling> =
-    Mutex::new(Travelling { slots: Vec::new(), free: Vec::new(), draw: 0 });
+impl<T> Sealed<T> {
+    pub(crate) const fn new() -> Sealed<T> {
+        Sealed { slots: Vec::new(), free: Vec::new(), drawn: 0 }
+    }
 
-fn travelling() -> MutexGuard<'static, Travelling> {
-    TRAVELLING.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-impl Travelling {
-    fn insert(&mut self, data: Arc<Vec<u8>>) -> usize {
-        self.draw += 1;
-        let nonce = secret_nonce(self.draw);
+    /// Takes `value`; its key.
+    pub(crate) fn insert(&mut self, value: T) -> u64 {
+        self.drawn += 1;
+        let nonce = secret_nonce(self.drawn);
         let index = match self.free.pop() {
             Some(index) => {
-                self.slots[index as usize] = Some((nonce, data));
+                self.slots[index as usize] = Some((nonce, value));
                 index
             }
             None => {
-                self.slots.push(Some((nonce, data)));
+                assert!(self.slots.len() < 1 << 31, "2^31 live values");
+                self.slots.push(Some((nonce, value)));
                 (self.slots.len() - 1) as u32
             }
         };
-        ((nonce as usize) << 32) | index as usize
+        (u64::from(nonce) << 32) | u64::from(index)
     }
 
-    fn locate(&self, handle: usize) -> Option<usize> {
-        let index = handle & 0xffff_ffff;
+    fn locate(&self, key: u64) -> Option<usize> {
+        let index = (key & 0xffff_ffff) as usize;
         match self.slots.get(index) {
-            Some(Some((nonce, _))) if *nonce as usize == handle >> 32 => Some(index),
+            Some(Some((nonce, _))) if u64::from(*nonce) == key >> 32 => Some(index),
             _ => None,
         }
     }
 
-    fn get(&self, handle: usize) -> Option<Arc<Vec<u8>>> {
-        self.locate(handle).and_then(|index| self.slots[index].as_ref()).map(|(_, data)| data.clone())
+    pub(crate) fn get_mut(&mut self, key: u64) -> Option<&mut T> {
+        let index = self.locate(key)?;
+        self.slots[index].as_mut().map(|(_, value)| value)
     }
 
-    fn take_if(
-        &mut self,
-        handle: usize,
-        fits: impl FnOnce(&[u8]) -> Result<(), BufferError>,
-    ) -> Result<Vec<u8>, BufferError> {
-        let index = self.locate(handle).ok_or(BufferError::Unknown)?;
-        fits(&self.slots[index].as_ref().expect("located").1)?;
-        let (_, data) = self.slots[index].take().expect("located");
+    pub(crate) fn remove(&mut self, key: u64) -> Option<T> {
+        let index = self.locate(key)?;
         self.free.push(index as u32);
-        Ok(Arc::try_unwrap(data).unwrap_or_else(|shared| (*shared).clone()))
+        self.slots[index].take().map(|(_, value)| value)
     }
+}
+
+/// Blocks packed into a message (see the module docs), by sealed key.
+static TRAVELLING: Mutex<Sealed<Arc<Vec<u8>>>> = Mutex::new(Sealed::new());
+
+fn travelling() -> MutexGuard<'static, Sealed<Arc<Vec<u8>>>> {
+    TRAVELLING.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Marks message-block tokens apart from the other token tables' (stm copies, datasheet and
@@ -248,9 +251,10 @@ impl Buffers {
     pub(crate) fn get(&self, token: LightUserData, size: Option<usize>) -> Result<Block<'_>, BufferError> {
         let block = match self.0.get(token.0 as usize ^ BLOCK_TAG) {
             Some(data) => Block::Here(data),
-            None => {
-                Block::Shared(travelling().get(token.0 as usize).ok_or(BufferError::Unknown)?, usize::MAX)
-            }
+            None => Block::Shared(
+                travelling().get_mut(token.0 as usize as u64).ok_or(BufferError::Unknown)?.clone(),
+                usize::MAX,
+            ),
         };
         block.first(size)
     }
@@ -265,7 +269,13 @@ impl Buffers {
         let mut data = match self.0.take_if(token.0 as usize ^ BLOCK_TAG, |data| fits(data)) {
             Ok(data) => data,
             Err(Some(err)) => return Err(err),
-            Err(None) => travelling().take_if(token.0 as usize, fits)?,
+            Err(None) => {
+                let mut travelling = travelling();
+                let key = token.0 as usize as u64;
+                fits(travelling.get_mut(key).ok_or(BufferError::Unknown)?)?;
+                let data = travelling.remove(key).expect("found above");
+                Arc::try_unwrap(data).unwrap_or_else(|shared| (*shared).clone())
+            }
         };
         if let Some(given) = size {
             data.truncate(given);
@@ -277,7 +287,7 @@ impl Buffers {
     /// done) for anything that is not one of this VM's blocks.
     pub(crate) fn depart(&mut self, token: usize) -> Option<usize> {
         let data = self.0.take(token ^ BLOCK_TAG)?;
-        Some(travelling().insert(Arc::new(data)))
+        Some(travelling().insert(Arc::new(data)) as usize)
     }
 
     /// Live buffers (for leak checks).

@@ -25,79 +25,37 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use mlua::ffi::{self, lua_State};
 use mlua::{LightUserData, Lua, Table};
 
-use super::buffers::Block;
+use super::buffers::{Block, Sealed};
 use super::socketdriver::{
     Failure, integer_arg, push_block, set_functions, size_arg, state_mut, token_arg, with_vm,
 };
 
 /// A published message and how many subscribers still hold it.
 struct Package {
-    nonce: u32,
     /// Closes still expected: 0 until `bind`.
     references: i64,
     bound: bool,
     data: Arc<Vec<u8>>,
 }
 
-/// Slot `index` holds the package named by handles with its nonce.
-struct Packages {
-    slots: Vec<Option<Package>>,
-    free: Vec<u32>,
-    /// Draws nonces (xorshift, seeded at random once).
-    /// Counts nonces drawn (see `secret_nonce`).
-    draw: u64,
-}
+static PACKAGES: Mutex<Sealed<Package>> = Mutex::new(Sealed::new());
 
-static PACKAGES: Mutex<Packages> = Mutex::new(Packages { slots: Vec::new(), free: Vec::new(), draw: 0 });
-
-fn packages() -> MutexGuard<'static, Packages> {
+fn packages() -> MutexGuard<'static, Sealed<Package>> {
     PACKAGES.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// A handle is a package's sealed key, with bit 31 set for the package kind (clear for the
+/// holder).
 const HOLDER: u64 = 0;
-const PACKAGE: u64 = 1;
+const PACKAGE: u64 = 1 << 31;
 
-/// `nonce << 32 | index << 1 | kind`.
-fn handle(nonce: u32, index: u32, kind: u64) -> u64 {
-    (u64::from(nonce) << 32) | (u64::from(index) << 1) | kind
-}
-
-impl Packages {
-    fn insert(&mut self, data: Arc<Vec<u8>>) -> u64 {
-        self.draw += 1;
-        let nonce = super::buffers::secret_nonce(self.draw);
-        let package = Package { nonce, references: 0, bound: false, data };
-        let index = match self.free.pop() {
-            Some(index) => {
-                self.slots[index as usize] = Some(package);
-                index
-            }
-            None => {
-                self.slots.push(Some(package));
-                (self.slots.len() - 1) as u32
-            }
-        };
-        handle(nonce, index, HOLDER)
+/// The package a handle of `kind` names, and its key.
+fn find(packages: &mut Sealed<Package>, handle: u64, kind: u64) -> Option<(u64, &mut Package)> {
+    if handle & PACKAGE != kind {
+        return None;
     }
-
-    /// The package a handle of `kind` names.
-    fn find(&mut self, handle: u64, kind: u64) -> Option<(usize, &mut Package)> {
-        if handle & 1 != kind {
-            return None;
-        }
-        let index = ((handle & 0xffff_ffff) >> 1) as usize;
-        let nonce = (handle >> 32) as u32;
-        match self.slots.get_mut(index) {
-            Some(Some(package)) if package.nonce == nonce => Some((index, package)),
-            _ => None,
-        }
-    }
-
-    fn remove(&mut self, index: usize) -> Option<Package> {
-        let package = self.slots[index].take();
-        self.free.push(index as u32);
-        package
-    }
+    let key = handle & !PACKAGE;
+    packages.get_mut(key).map(|package| (key, package))
 }
 
 /// The bytes `skynet.tostring` and `skynet.unpack` read for a light userdata that is not one of
@@ -106,10 +64,10 @@ impl Packages {
 pub(crate) fn shared_bytes(token: LightUserData, size: Option<usize>) -> Option<Block<'static>> {
     let handle = token.0 as usize as u64;
     let mut packages = packages();
-    let bytes = if let Some((_, package)) = packages.find(handle, HOLDER) {
+    let bytes = if let Some((_, package)) = find(&mut packages, handle, HOLDER) {
         (!package.bound).then(|| Arc::new(handle.to_le_bytes().to_vec()))?
     } else {
-        packages.find(handle, PACKAGE)?.1.data.clone()
+        find(&mut packages, handle, PACKAGE)?.1.data.clone()
     };
     Block::Shared(bytes, usize::MAX).first(size).ok()
 }
@@ -184,7 +142,7 @@ unsafe fn message(state: *mut lua_State, function: &str, take: bool) -> c_int {
                     st.buffers.get(token, Some(size))?.to_vec()
                 }
             };
-            let handle = packages().insert(Arc::new(data));
+            let handle = packages().insert(Package { references: 0, bound: false, data: Arc::new(data) });
             push_handle(state, handle);
             ffi::lua_pushinteger(state, 8);
             Ok(2)
@@ -221,10 +179,9 @@ unsafe extern "C-unwind" fn unpack(state: *mut lua_State) -> c_int {
                 u64::from_le_bytes((*bytes).try_into().expect("8 bytes"))
             };
             let mut packages = packages();
-            let (index, package) = packages
-                .find(name, HOLDER)
+            let (key, package) = find(&mut packages, name, HOLDER)
                 .ok_or(Failure::Static("Invalid multicast package (unknown or freed)"))?;
-            let (handle, len) = (handle(package.nonce, index as u32, PACKAGE), package.data.len());
+            let (handle, len) = (key | PACKAGE, package.data.len());
             drop(packages);
             push_handle(state, handle);
             push_handle(state, handle);
@@ -245,15 +202,14 @@ unsafe extern "C-unwind" fn bind(state: *mut lua_State) -> c_int {
                 return Err(Failure::Text(format!("Invalid multicast package reference {references}")));
             }
             let mut packages = packages();
-            let (index, package) = packages
-                .find(holder, HOLDER)
+            let (key, package) = find(&mut packages, holder, HOLDER)
                 .ok_or(Failure::Static("Invalid multicast package (unknown or freed)"))?;
             if package.bound || package.references != 0 {
                 return Err(Failure::Static("Can't bind a multicast package more than once"));
             }
             package.references = references;
             package.bound = true;
-            let handle = handle(package.nonce, index as u32, PACKAGE);
+            let handle = key | PACKAGE;
             drop(packages);
             push_handle(state, handle);
             Ok(1)
@@ -268,14 +224,13 @@ unsafe extern "C-unwind" fn close(state: *mut lua_State) -> c_int {
         with_vm(state, |_| {
             let handle = handle_arg(state, 1, "multicast: a package expected")?;
             let mut packages = packages();
-            let (index, package) = packages
-                .find(handle, PACKAGE)
+            let (key, package) = find(&mut packages, handle, PACKAGE)
                 .ok_or(Failure::Static("Invalid multicast package (unknown or freed)"))?;
             package.references -= 1;
             let left = package.references;
             if left <= 0 {
                 // Dropped outside the lock: the last reader may still hold the bytes.
-                let freed = packages.remove(index);
+                let freed = packages.remove(key);
                 drop(packages);
                 drop(freed);
                 if left < 0 {
@@ -296,10 +251,9 @@ unsafe extern "C-unwind" fn remote(state: *mut lua_State) -> c_int {
             let holder = handle_arg(state, 1, "multicast: a package expected")?;
             let package = {
                 let mut packages = packages();
-                let (index, _) = packages
-                    .find(holder, HOLDER)
+                let (key, _) = find(&mut packages, holder, HOLDER)
                     .ok_or(Failure::Static("Invalid multicast package (unknown or freed)"))?;
-                packages.remove(index).expect("found")
+                packages.remove(key).expect("found")
             };
             let data = Arc::try_unwrap(package.data).unwrap_or_else(|shared| (*shared).clone());
             push_block(state, ctx, data)?;
@@ -326,12 +280,13 @@ mod tests {
 
     #[test]
     fn handles_name_one_package_of_one_kind() {
-        let holder = packages().insert(Arc::new(vec![1, 2, 3]));
+        let holder =
+            packages().insert(Package { references: 0, bound: false, data: Arc::new(vec![1, 2, 3]) });
         let as_token = |h: u64| LightUserData(std::ptr::without_provenance_mut(h as usize));
         assert_eq!(*shared_bytes(as_token(holder), Some(8)).unwrap(), holder.to_le_bytes());
         let mut p = packages();
-        let (index, package) = p.find(holder, HOLDER).unwrap();
-        let package_handle = handle(package.nonce, index as u32, PACKAGE);
+        let (key, package) = find(&mut p, holder, HOLDER).unwrap();
+        let package_handle = key | PACKAGE;
         package.bound = true;
         drop(p);
         assert_eq!(*shared_bytes(as_token(package_handle), None).unwrap(), [1, 2, 3]);
@@ -340,6 +295,6 @@ mod tests {
         // A bound holder, another nonce, another kind: nothing.
         assert!(shared_bytes(as_token(holder), Some(8)).is_none());
         assert!(shared_bytes(as_token(package_handle ^ (1 << 40)), None).is_none());
-        assert!(packages().find(package_handle, HOLDER).is_none());
+        assert!(find(&mut packages(), package_handle, HOLDER).is_none());
     }
 }
