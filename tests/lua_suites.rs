@@ -228,6 +228,7 @@ suites! {
     test_socketdriver,
     test_crypt,
     test_bson,
+    test_mongo_driver,
     test_memory,
     test_codecache,
     test_datacenter,

@@ -660,4 +660,24 @@ function bson.type(v)
 	error("Invalid type " .. t, 2)
 end
 
+---------------------------------------------------------------------------------------------
+-- The driver's seam: not part of bson's interface.
+--
+-- skynet's `skynet.mongo.driver` (lualib/skynet/mongo/driver.lua here) reads a document's bytes
+-- (`op_msg`) and hands back a document over the bytes of a reply (`reply`); in C both are
+-- pointers. Here a document's bytes are private to this file, so the driver gets this one pair
+-- of functions, and nothing else does by design: it is put in `package.loaded` under a name no
+-- file provides, for the driver's `require` after it has required bson. (It gives nothing that
+-- `driver.reply` does not: a document over given bytes, which `decode` checks as it reads.)
+--   bytes(v)     -> the bytes of document v, or nil when v is not one of this VM's documents
+--   wrap(bytes)  -> a new document over these bytes (the caller has checked their length field)
+package.loaded["bson.driver_seam"] = {
+	bytes = function(v)
+		if is_document(v) then
+			return bytes_of[v]
+		end
+	end,
+	wrap = document,
+}
+
 return bson
