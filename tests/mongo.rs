@@ -16,9 +16,10 @@
 //!   driver is compared with skynet's C `lua-mongo.c` (built here, with its C `bson`): the same
 //!   `op_msg` bytes for the same documents, the same `reply` results and errors.
 //!
-//! A module of the `skynet_redis` test target for now (`#[path]` there, using its `support`):
-//! with a `[[test]]` of its own in host/Cargo.toml it runs as `--test mongo` once it declares
-//! `#[path = "support/mod.rs"] mod support;` itself.
+//! Registered in host/Cargo.toml as the `mongo` test target.
+
+#[path = "support/mod.rs"]
+mod support;
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{Read, Write};
@@ -28,7 +29,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::support::{Run, TempDir, repo_root, run_skybox, run_skybox_with};
+use support::{Run, TempDir, repo_root, run_skybox, run_skybox_with};
 
 // ---------------------------------------------------------------------------------------------
 // BSON, as much as the responder reads and writes

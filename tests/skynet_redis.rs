@@ -15,11 +15,6 @@ use std::time::Duration;
 
 use support::{Redis, TempDir, run_skybox_with};
 
-// skynet's mongo driver (tests/mongo.rs, skybox's `skynet.mongo.driver` and skynet's mongo.lua):
-// a module of this target until host/Cargo.toml gives it a `[[test]]` of its own.
-#[path = "mongo.rs"]
-mod mongo;
-
 const MAIN: &str = r#"
 local skynet = require "skynet"
 require "skynet.manager"
