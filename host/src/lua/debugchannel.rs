@@ -198,8 +198,13 @@ unsafe extern "C-unwind" fn sethook(state: *mut lua_State) -> c_int {
             ffi::lua_pushvalue(state, -1);
             ffi::lua_setmetatable(state, -2);
         }
-        ffi::lua_pushthread(thread);
-        ffi::lua_xmove(thread, state, 1);
+        // The key is pushed here, not on `thread`: a thread stopped in a hook may have no
+        // stack room left (pushing there failed Lua's API check and aborted the process).
+        if arg == 1 {
+            ffi::lua_pushvalue(state, 1);
+        } else {
+            ffi::lua_pushthread(state);
+        }
         ffi::lua_pushvalue(state, arg + 1);
         ffi::lua_rawset(state, -3);
         ffi::lua_sethook(thread, func, mask, count);
