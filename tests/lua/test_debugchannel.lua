@@ -49,4 +49,29 @@ t.test("a hook that returns true yields the coroutine", function()
 	t.raises(function() debugchannel.sethook(print) end, "")
 end)
 
+t.test("a hook is told when the coroutine cannot yield, and then it does not", function()
+	local seen = {}
+	local co = coroutine.create(function()
+		local list = { 3, 1, 2 }
+		table.sort(list, function(a, b)
+			return a < b
+		end)
+		return table.concat(list, ",")
+	end)
+	debugchannel.sethook(co, function(event, _, yieldable)
+		if event == "line" then
+			seen[yieldable] = true
+			return true
+		end
+	end, "l")
+	local result
+	repeat
+		local ok, v = coroutine.resume(co)
+		t.ok(ok, v)
+		result = v
+	until coroutine.status(co) == "dead"
+	t.eq(result, "1,2,3")
+	t.ok(seen[true] and seen[false], "lines of both kinds")
+end)
+
 skynet.start(function() t.run() end)

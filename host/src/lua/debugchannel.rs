@@ -8,7 +8,10 @@
 //! skynet passes the channel's address; here the handle is a checked token, good while the
 //! creator holds its end. `sethook([thread,] f, mask [, count])` is `debug.sethook` whose hook,
 //! returning true, yields the running coroutine. It replaces skybox's interrupt hook on that
-//! thread while it is set.
+//! thread while it is set. skybox passes the hook a third argument, whether the coroutine can
+//! yield there (not inside a metamethod or a C function's callback such as `table.sort`'s), and
+//! does not yield when it cannot (skynet's raises "attempt to yield across a C-call boundary" in
+//! the debugged code).
 
 use std::collections::VecDeque;
 use std::ffi::{c_int, c_void};
@@ -126,7 +129,8 @@ fn hookkey() -> *const c_void {
     (&raw const HOOKKEY).cast()
 }
 
-/// Calls the thread's hook function with the event's name and line; yields if it returns true.
+/// Calls the thread's hook function with the event's name, the line and whether the thread can
+/// yield; yields if it returns true and can.
 unsafe extern "C-unwind" fn hook(state: *mut lua_State, ar: *mut ffi::lua_Debug) {
     const NAMES: [&std::ffi::CStr; 5] = [c"call", c"return", c"line", c"count", c"tail call"];
     // SAFETY: called by Lua as a hook on a live thread; this frame owns nothing, so an error
@@ -145,8 +149,10 @@ unsafe extern "C-unwind" fn hook(state: *mut lua_State, ar: *mut ffi::lua_Debug)
         } else {
             ffi::lua_pushnil(state);
         }
-        ffi::lua_call(state, 2, 1);
-        let yield_now = ffi::lua_toboolean(state, -1) != 0;
+        let yieldable = ffi::lua_isyieldable(state) != 0;
+        ffi::lua_pushboolean(state, c_int::from(yieldable));
+        ffi::lua_call(state, 3, 1);
+        let yield_now = yieldable && ffi::lua_toboolean(state, -1) != 0;
         ffi::lua_pop(state, 2);
         if yield_now {
             ffi::lua_yield(state, 0);
