@@ -8,13 +8,17 @@
 --   STAT                 { task, mqlen, cpu, message, messages_out, mqpeak, mem }
 --   TASK [session]       tracebacks of waiting threads (or of one session)
 --   UNIQTASK             the same, grouped by identical traceback
+--   KILLTASK name        kill the waiting thread whose name (as TASK lists it) contains name:
+--                        empty answer, or "Not found"
 --   INFO ...             whatever the service's skynet.info_func returns
 --   EXIT                 the service exits
 --   TERM addr            treat addr as gone (its pending calls fail)
 --   RUN source [name]    run Lua code in the service, returns ok, output
 --   SUPPORT protoname    does the service dispatch that protocol?
 --   TRACELOG [proto] flag  turn request tracing on/off for a protocol
---   SNAPSHOT, REMOTEDEBUG  need the native modules "snapshot" / skynet.remotedebug
+--   REMOTEDEBUG fd handle  the debug console's remote debugger (skynet.remotedebug): answered
+--                        when the operator leaves debug mode
+--   SNAPSHOT             needs the native module "snapshot"
 -- More commands can be added with reg_debugcmd(name, fn).
 
 local extra_commands = {}
@@ -76,6 +80,16 @@ local function init(skynet, export)
 
 		function cmd.UNIQTASK()
 			return reply(skynet.uniqtask())
+		end
+
+		function cmd.KILLTASK(threadname)
+			local co = skynet.killthread(threadname)
+			if co then
+				skynet.error(string.format("Kill %s", co))
+				return skynet.ret()
+			end
+			skynet.error(string.format("Kill %s : Not found", threadname))
+			return reply "Not found"
 		end
 
 		function cmd.INFO(...)
