@@ -344,3 +344,175 @@ fn debug_console_from_outside_the_process() {
     assert!(c.ok("list").has(&format!("{echo}\tsnlua echo")));
     assert!(node.process.child.try_wait().unwrap().is_none(), "the node is still running");
 }
+
+/// The service the remote debugger attaches to: `add n` adds twice n to a total and answers
+/// the command, the total before and after; `park` waits until its thread is killed.
+const DBG_TARGET: &str = r#"
+local skynet = require "skynet"
+local total = 0
+local function double(x)
+	local twice = x * 2
+	return twice
+end
+skynet.start(function()
+	skynet.dispatch("lua", function(_, _, cmd, n)
+		if cmd == "park" then
+			skynet.wait()
+			return skynet.retpack "woken"
+		end
+		local before = total
+		total = total + double(n)
+		skynet.retpack(cmd, before, total)
+	end)
+end)
+"#;
+
+/// The line of `DBG_TARGET` that holds `text`.
+fn target_line(text: &str) -> usize {
+    DBG_TARGET.lines().position(|l| l.contains(text)).expect("a line of the target") + 1
+}
+
+/// A console connection in a `debug` session: the debugger's output has prompts that end no
+/// line (`:0000000c>`, `./dbg_target.lua(13)>`), so it is read as bytes.
+struct Debugger {
+    console: Console,
+}
+
+impl Debugger {
+    fn attach(port: u16, addr: &str) -> Debugger {
+        let mut console = Console::open(port);
+        console.stream.write_all(format!("debug {addr}\n").as_bytes()).unwrap();
+        let mut d = Debugger { console };
+        d.expect(&format!("{addr}>"));
+        d
+    }
+
+    /// Reads until the output ends with `tail`; returns what came before it.
+    fn expect(&mut self, tail: &str) -> String {
+        let mut got = Vec::new();
+        let mut byte = [0u8];
+        while !got.ends_with(tail.as_bytes()) {
+            match self.console.reader.read(&mut byte) {
+                Ok(1) => got.push(byte[0]),
+                other => panic!("waiting for {tail:?}: {other:?} after {:?}", String::from_utf8_lossy(&got)),
+            }
+        }
+        got.truncate(got.len() - tail.len());
+        String::from_utf8(got).unwrap()
+    }
+
+    /// Types a line; returns its output up to the next prompt, which must be `prompt`.
+    fn line(&mut self, line: &str, prompt: &str) -> String {
+        self.console.stream.write_all(format!("{line}\n").as_bytes()).unwrap();
+        self.expect(prompt)
+    }
+}
+
+/// The prompt of a handler stopped before line `line` of the target.
+fn stopped_at(line: usize) -> String {
+    format!("./dbg_target.lua({line})>")
+}
+
+#[test]
+fn remote_debugger_from_outside_the_process() {
+    let (mut node, port, _echo) = Node::start();
+    node.dir.write("dbg_target.lua", DBG_TARGET);
+    let mut c = Console::open(port);
+    let started = c.ok("start dbg_target");
+    let target = started.lines[0].strip_suffix("\tdbg_target").expect("address\\tname").to_string();
+    let home = format!("{target}>");
+
+    // what cannot be debugged is an error at once: no service, a service that is not Lua
+    let t0 = std::time::Instant::now();
+    assert!(c.error("debug :00ffffff").has("No service at :00ffffff"));
+    assert!(c.error("debug").has("Need an address"));
+    assert_eq!(c.error("debug :00000001").lines, ["Debugger attach failed"]);
+    assert!(t0.elapsed() < Duration::from_secs(5), "no hang: {:?}", t0.elapsed());
+    assert!(http(port, &format!("GET /debug/{target} HTTP/1.0\r\n\r\n")).contains("not HTTP"));
+
+    // attach: the prompt is the service's address; a line is Lua run in the service
+    let mut d = Debugger::attach(port, &target);
+    node.wait_line("Enter debug mode");
+    assert_eq!(d.line("1 + 2", &home), "3\n");
+    assert_eq!(d.line("print('hello', 42)", &home), "hello\t42\n\n");
+    // a second debugger on the same service is refused at once
+    assert_eq!(c.error(&format!("debug {target}")).lines, ["Debugger attach failed"]);
+
+    // break in the next "lua" message's handler
+    assert_eq!(d.line(r#"watch "lua""#, &home), "\n");
+    let caller = std::thread::spawn(move || {
+        let mut b = Console::open(port);
+        b.ok(&format!(r#"call {target} "add", 5"#)).lines
+    });
+    let target = started.lines[0].strip_suffix("\tdbg_target").unwrap().to_string();
+    d.expect(&stopped_at(target_line("if cmd == \"park\"")));
+    // the stopped frame's locals
+    assert_eq!(d.line("cmd", &stopped_at(target_line("if cmd == \"park\""))), "add\n");
+    assert_eq!(d.line("n", &stopped_at(target_line("local before"))), "");
+    assert_eq!(d.line("n", &stopped_at(target_line("total = total +"))), "");
+    assert_eq!(d.line("before", &stopped_at(target_line("total = total +"))), "0\n");
+    // s: into double; its own locals
+    assert_eq!(d.line("s", &stopped_at(target_line("local twice"))), "");
+    assert_eq!(d.line("x", &stopped_at(target_line("local twice"))), "5\n");
+    assert_eq!(d.line("n", &stopped_at(target_line("return twice"))), "");
+    assert_eq!(d.line("twice, x", &stopped_at(target_line("return twice"))), "10\t5\n");
+    let after_double = stopped_at(target_line("skynet.retpack(cmd, before"));
+    assert_eq!(d.line("n", &after_double), "");
+    // a local set from the debugger is what the handler goes on with
+    assert_eq!(d.line("before = 41", &after_double), "\n");
+    assert_eq!(d.line("nosuch.field", &after_double).lines().count(), 1, "an error, one line");
+    // c: the handler runs on; the caller gets its answer
+    assert_eq!(d.line("c", &home), "");
+    assert_eq!(caller.join().unwrap(), ["1\tadd", "2\t41", "3\t10", "n\t3"]);
+    // not stopped: s, n and c are plain Lua (undefined names)
+    assert_eq!(d.line("c", &home), "nil\n");
+
+    // cont leaves debug mode: the console's debug command ends
+    d.console.stream.write_all(b"cont\n").unwrap();
+    assert_eq!(d.expect("<CMD OK>\n"), "");
+    node.wait_line("Leave debug mode");
+    assert_eq!(
+        d.console.ok(&format!(r#"call {target} "add", 1"#)).lines,
+        ["1\tadd", "2\t10", "3\t12", "n\t3"]
+    );
+    d.console.alive();
+
+    // a debugger that goes away while a handler is stopped: the handler runs on, unwatched
+    let mut d = Debugger::attach(port, &target);
+    assert_eq!(d.line(r#"watch("lua", function(_, _, cmd) return cmd == "add" end)"#, &home), "\n");
+    let caller = std::thread::spawn(move || {
+        let mut b = Console::open(port);
+        b.ok(&format!(r#"call {target} "add", 2"#)).lines
+    });
+    let target = started.lines[0].strip_suffix("\tdbg_target").unwrap().to_string();
+    d.expect(&stopped_at(target_line("if cmd == \"park\"")));
+    drop(d);
+    node.wait_line("Leave debug mode");
+    assert_eq!(caller.join().unwrap(), ["1\tadd", "2\t12", "3\t16", "n\t3"]);
+
+    // killtask: a thread waiting in the service, by the name task lists
+    let parked = std::thread::spawn(move || {
+        let mut b = Console::open(port);
+        b.cmd(&format!(r#"call {target} "park""#)).ok
+    });
+    let target = started.lines[0].strip_suffix("\tdbg_target").unwrap().to_string();
+    let name = loop {
+        let task = c.ok(&format!("task {target}"));
+        if let Some(l) = task.lines.iter().find(|l| l.contains("session:")) {
+            break l.split(" session:").next().unwrap().to_string();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(c.ok(&format!("killtask {target} nosuch")).lines, ["Not found"]);
+    assert_eq!(
+        c.ok(&format!("killtask {target} {}", name.trim_start_matches("thread: "))).lines,
+        Vec::<String>::new()
+    );
+    assert!(!parked.join().unwrap(), "the parked call fails");
+
+    // the node and the target go on; shrtbl is gone, as from skynet
+    assert_eq!(c.ok(&format!(r#"call {target} "add", 0"#)).lines, ["1\tadd", "2\t16", "3\t16", "n\t3"]);
+    assert_eq!(c.error("shrtbl").lines, ["Invalid command, type help for command list", "nil"]);
+    c.alive();
+    assert!(node.process.child.try_wait().unwrap().is_none(), "the node is still running");
+}

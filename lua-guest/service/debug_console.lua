@@ -21,8 +21,12 @@
 -- browsers work. To tell the two apart the welcome line waits for the first line at most
 -- WELCOME_DELAY centiseconds (an HTTP client sends its request at once).
 --
--- Commands skynet has that need parts skybox does not have (snax, the remote debugger,
--- KILLTASK in the debug protocol) answer an error line and <CMD Error>.
+-- `debug address` attaches skynet's remote debugger (debug_agent and skynet.remotedebug): the
+-- connection's lines go to the debugged service until `cont` (see skynet.remotedebug for what
+-- is typed there); then <CMD OK>. It needs the line console: over HTTP it is an error. `snax`
+-- needs skynet.snax, which skybox does not have (it is used when skynet's is on the path).
+-- skynet's `shrtbl` is not here: skynet removed it in 2019 with the process-wide short string
+-- table it reported on (memory.ssinfo); skybox has no such table to report on either.
 
 local skynet = require "skynet"
 local core = require "skynet.core"
@@ -45,13 +49,6 @@ assert(port, "debug_console needs a port")
 
 local COMMAND = {}	-- name -> function(words 2..n)
 local COMMANDX = {}	-- name -> function({ [1] = whole line, words 2..n, fd = socket id })
-
--- the error skynet's console would need something skybox lacks for
-local function unsupported(what)
-	return function()
-		error(what, 0)
-	end
-end
 
 ------------------------------------------------------------------------------------------------
 -- Output
@@ -97,8 +94,9 @@ local function split_cmdline(cmdline)
 	return words
 end
 
--- Runs one command line; output through print. Returns "ok", "error" or "unknown".
-local function docmd(cmdline, print, fd)
+-- Runs one command line; output through print. `unread` (nil over HTTP) gives a line back to the
+-- connection, read next. Returns "ok", "error" or "unknown".
+local function docmd(cmdline, print, fd, unread)
 	local words = split_cmdline(cmdline)
 	local name = words[1]
 	local f = COMMAND[name]
@@ -109,6 +107,7 @@ local function docmd(cmdline, print, fd)
 		f = COMMANDX[name]
 		if f then
 			words.fd = fd
+			words.unread = unread
 			words[1] = cmdline
 			ok, result = pcall(f, words)
 		else
@@ -211,14 +210,13 @@ local HELP = {
 	getenv = "getenv name : skynet.getenv(name)",
 	setenv = "setenv name value : skynet.setenv(name, value)",
 	mqlen = "mqlen address : the service's message queue length",
-	killtask = "(skynet) not in skybox",
+	killtask = "killtask address threadname : kill a waiting thread, threadname as task lists it",
 	snax = "snax name ... : launch a snax service (skynet.snax is not in skybox)",
-	debug = "(skynet) not in skybox: no remote debugger",
+	debug = "debug address : debug a lua service (watch(\"lua\"), s, n, c, cont)",
 	cmem = "cmem : memory of each service's runtime, total and blocks",
 	jmem = "jmem : jemalloc statistics (none: skybox does not link jemalloc)",
 	dumpheap = "dumpheap : jemalloc heap dump (none: skybox does not link jemalloc)",
 	profactive = "profactive [on|off] : jemalloc heap profiling (never active here)",
-	shrtbl = "(skynet) not in skybox: no skynet.memory",
 	clearcache = "clearcache : empty the code cache of files loaded from disk",
 	profile = "profile [address] : the profile (and tenant) each service (or one) runs under",
 }
@@ -421,7 +419,11 @@ function COMMAND.netstat()
 	return list
 end
 
-COMMAND.killtask = unsupported "killtask: skybox's debug protocol has no KILLTASK"
+function COMMAND.killtask(address, threadname)
+	assert(threadname, "Need a thread name (as task lists it)")
+	return skynet.call(adjust_address(address), "debug", "KILLTASK", threadname)
+end
+
 -- snax is not part of skybox; should a skynet.snax module be on the path, it is used.
 function COMMAND.snax(name, ...)
 	local ok, snax = pcall(require, "skynet.snax")
@@ -432,7 +434,68 @@ function COMMAND.snax(name, ...)
 	local s = snax.newservice(name, ...)
 	return { [skynet.address(s.handle)] = name }
 end
-COMMANDX.debug = unsupported "debug: skybox has no remote debugger (debug_agent)"
+-- As skynet's: a debug_agent attaches to the service, and the connection's lines go to it until
+-- `cont` (or until the connection closes, which sends `cont`). skynet reads those lines in a fork
+-- while this command waits for the session to end, and waits for that reader, which is stuck
+-- in its read until the operator's next line when the attach fails. Here the agent first tells
+-- whether the attach worked, so a failed one is an error at once, and this command reads the
+-- lines itself; a session that ends on its own (the service exits) is said on the connection,
+-- and the next line the operator types is given back to the console as a command.
+function COMMANDX.debug(cmd)
+	local fd, unread = cmd.fd, cmd.unread
+	if not unread then
+		error("debug: needs the line console (telnet, nc), not HTTP", 0)
+	end
+	local address = adjust_address(cmd[2])
+	local agent = skynet.newservice "debug_agent"
+	local token = {}	-- this command waits on it for the session's end
+	local ended	-- { ok, err } once the agent's start call returns
+	local reading = false
+	skynet.fork(function()
+		local ok, done, err = pcall(skynet.call, agent, "lua", "start", address, fd)
+		if not ok then
+			done, err = false, "Debugger attach failed"
+		end
+		ended = { done, err }
+		if reading then
+			if not done then
+				socket.write(fd, "\n" .. tostring(err) .. "\n")
+			end
+		else
+			skynet.wakeup(token)
+		end
+	end)
+	local ok, attached, why = pcall(skynet.call, agent, "lua", "attached")
+	if not (ok and attached) then
+		error(why or "Debugger attach failed", 0)
+	end
+	while not ended do
+		reading = true
+		local line = socket.readline(fd, "\n")
+		reading = false
+		if ended then
+			if line then
+				unread(line)
+			end
+			break
+		end
+		if not line then
+			pcall(skynet.send, agent, "lua", "cmd", "cont")	-- the operator went away
+			break
+		end
+		line = line:gsub("\r$", "")
+		pcall(skynet.send, agent, "lua", "cmd", line)
+		if line == "cont" then
+			break
+		end
+	end
+	if not ended then
+		skynet.wait(token)
+	end
+	if not ended[1] then
+		error(ended[2], 0)
+	end
+end
 -- skynet.memory: what each service's runtime holds; jemalloc's own figures are not there (skybox
 -- does not link jemalloc), as in a skynet built without it.
 function COMMAND.cmem()
@@ -465,7 +528,6 @@ function COMMAND.profactive(flag)
 	end
 	return memory.profactive() and "heap profiling is active" or "heap profiling is not active"
 end
-COMMAND.shrtbl = unsupported "shrtbl: skybox has no skynet.memory"
 function COMMAND.clearcache()
 	require("skynet.codecache").clear()
 end
@@ -568,9 +630,14 @@ local function console_main_loop(id, print)
 	local function is_http(line)
 		return line:find "^GET " or line:find "^POST "
 	end
+	local unread_line	-- a line a command gave back (debug), read before the socket
+	local function unread(line)
+		unread_line = line
+	end
 	local ok, err = pcall(function()
 		while true do
-			local line = socket.readline(id, "\n")
+			local line = unread_line or socket.readline(id, "\n")
+			unread_line = nil
 			if not line then
 				break
 			end
@@ -593,7 +660,7 @@ local function console_main_loop(id, print)
 				print "<CMD OK>"
 				break
 			elseif cmd then
-				docmd(line, print, id)
+				docmd(line, print, id, unread)
 			end
 		end
 	end)
