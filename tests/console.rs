@@ -433,8 +433,8 @@ fn remote_debugger_from_outside_the_process() {
     // attach: the prompt is the service's address; a line is Lua run in the service
     let mut d = Debugger::attach(port, &target);
     node.wait_line("Enter debug mode");
-    assert_eq!(d.line("1 + 2", &home), "3\n");
-    assert_eq!(d.line("print('hello', 42)", &home), "hello\t42\n\n");
+    assert_eq!(d.line("1 + 2", &home), "3\t\n");
+    assert_eq!(d.line("print('hello', 42)", &home), "hello\t42\t\n\n");
     // a second debugger on the same service is refused at once
     assert_eq!(c.error(&format!("debug {target}")).lines, ["Debugger attach failed"]);
 
@@ -447,15 +447,15 @@ fn remote_debugger_from_outside_the_process() {
     let target = started.lines[0].strip_suffix("\tdbg_target").unwrap().to_string();
     d.expect(&stopped_at(target_line("if cmd == \"park\"")));
     // the stopped frame's locals
-    assert_eq!(d.line("cmd", &stopped_at(target_line("if cmd == \"park\""))), "add\n");
+    assert_eq!(d.line("cmd", &stopped_at(target_line("if cmd == \"park\""))), "add\t\n");
     assert_eq!(d.line("n", &stopped_at(target_line("local before"))), "");
     assert_eq!(d.line("n", &stopped_at(target_line("total = total +"))), "");
-    assert_eq!(d.line("before", &stopped_at(target_line("total = total +"))), "0\n");
+    assert_eq!(d.line("before", &stopped_at(target_line("total = total +"))), "0\t\n");
     // s: into double; its own locals
     assert_eq!(d.line("s", &stopped_at(target_line("local twice"))), "");
-    assert_eq!(d.line("x", &stopped_at(target_line("local twice"))), "5\n");
+    assert_eq!(d.line("x", &stopped_at(target_line("local twice"))), "5\t\n");
     assert_eq!(d.line("n", &stopped_at(target_line("return twice"))), "");
-    assert_eq!(d.line("twice, x", &stopped_at(target_line("return twice"))), "10\t5\n");
+    assert_eq!(d.line("twice, x", &stopped_at(target_line("return twice"))), "10\t5\t\n");
     let after_double = stopped_at(target_line("skynet.retpack(cmd, before"));
     assert_eq!(d.line("n", &after_double), "");
     // a local set from the debugger is what the handler goes on with
@@ -465,7 +465,7 @@ fn remote_debugger_from_outside_the_process() {
     assert_eq!(d.line("c", &home), "");
     assert_eq!(caller.join().unwrap(), ["1\tadd", "2\t41", "3\t10", "n\t3"]);
     // not stopped: s, n and c are plain Lua (undefined names)
-    assert_eq!(d.line("c", &home), "nil\n");
+    assert_eq!(d.line("c", &home), "nil\t\n");
 
     // cont leaves debug mode: the console's debug command ends
     d.console.stream.write_all(b"cont\n").unwrap();

@@ -309,7 +309,8 @@ function M.start(export, fd, handle)
 		for i = 1, n do
 			t[i] = tostring(t[i])
 		end
-		socketdriver.send(fd, table.concat(t, "\t", 1, n) .. "\n")
+		t[n + 1] = "\n"	-- after a tab, as skynet's: "1\t2\t\n"
+		socketdriver.send(fd, table.concat(t, "\t", 1, n + 1))
 	end
 	s.env = {
 		print = s.print,
