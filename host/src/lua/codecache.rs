@@ -95,6 +95,10 @@ unsafe extern "C-unwind" fn dump_writer(
     size: usize,
     ud: *mut c_void,
 ) -> c_int {
+    // Lua 5.5 ends a dump with a call whose buffer is NULL (and size 0).
+    if p.is_null() {
+        return 0;
+    }
     // SAFETY: `ud` is the `Vec` `load` passed to lua_dump, and `p..p+size` is Lua's buffer.
     unsafe { (*(ud as *mut Vec<u8>)).extend_from_slice(std::slice::from_raw_parts(p.cast::<u8>(), size)) };
     0
