@@ -11,13 +11,13 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use support::{TempDir, repo_root, run_skybox};
+use support::{LUA_VERSION_NUM, TempDir, lua_src, repo_root, run_skybox};
 
 /// Builds a Lua C module from `sources` into `dir/NAME.so`, as a module's makefile does:
 /// position-independent, shared, Lua's headers only, no Lua library linked in.
 fn build_module(dir: &Path, name: &str, sources: &[PathBuf], defines: &[&str]) -> PathBuf {
     let out = dir.join(format!("{name}.so"));
-    let lua = repo_root().join("vendor/lua-src/lua-5.4.9");
+    let lua = lua_src();
     let status = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
         .args(["-O2", "-shared", "-fPIC", "-Wall"])
         .args(defines)
@@ -80,7 +80,7 @@ fn a_c_module_on_lua_cpath_runs_in_every_vm_that_requires_it() {
     let run =
         run_skybox(&["run", "--start", "main", "--path", ".", "--thread", "2", "--set", &cpath], dir.path());
     let line = run.lines().find(|l| l.contains("RESULT ")).unwrap_or_else(|| panic!("{}", run.report()));
-    let each = "42 {N}-1-true 2,4,6 kept false:cmod failure: boom 16 true 504";
+    let each = format!("42 {{N}}-1-true 2,4,6 kept false:cmod failure: boom 16 true {LUA_VERSION_NUM}");
     assert!(
         line.ends_with(&format!("RESULT {} | {}", each.replace("{N}", "A"), each.replace("{N}", "B"))),
         "{line}\n{}",
@@ -330,7 +330,9 @@ skynet.start(function()
 	a.z, b.z = ours.date(99), theirs.date(99)
 	a.w, b.w = false, false
 	assert(tostring(a) == tostring(b), "replaced bytes differ")
-	for _, bad in ipairs { { a = { 1, nil, 3, n = 3 } }, { [2.5] = 1 }, { ["\xff"] = 1 }, { a = "\0\99" } } do
+	-- (a hole under __len: the border of a raw {1, nil, 3} is 3 in Lua 5.4 and 1 in 5.5)
+	local holed = setmetatable({ 1, nil, 3 }, { __len = function() return 3 end })
+	for _, bad in ipairs { { a = holed }, { [2.5] = 1 }, { ["\xff"] = 1 }, { a = "\0\99" } } do
 		local ok1, e1 = pcall(ours.encode, bad)
 		local ok2, e2 = pcall(theirs.encode, bad)
 		assert(not ok1 and not ok2 and e1 == e2, tostring(e1) .. " / " .. tostring(e2))

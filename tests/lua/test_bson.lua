@@ -109,7 +109,8 @@ t.test("what cannot be encoded or decoded raises, as skynet's C does", function(
 		t.ok(not ok, "no error")
 		t.ok(type(err) == "string" and err:find(text, 1, true), tostring(err))
 	end
-	fails(function() bson.encode { a = { 1, nil, 3, n = 3 } } end, "hole")
+	-- A length through __len: a raw {1, nil, 3} has two borders, and Lua 5.4 and 5.5 pick apart.
+	fails(function() bson.encode { a = setmetatable({ 1, nil, 3 }, { __len = function() return 3 end }) } end, "hole")
 	fails(function() bson.encode { [1.5] = 1 } end, "key can't be number")
 	fails(function() bson.encode { a = print } end, "Invalid value type : function")
 	fails(function() bson.encode { ["\xff"] = 1 } end, "Invalid utf8 string")

@@ -27,6 +27,15 @@ pub(crate) fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("host crate has a parent directory").to_path_buf()
 }
 
+/// The Lua sources (and headers) the host under test was built with: the `lua55` feature picks
+/// Lua 5.5, else Lua 5.4. C modules built by the tests compile against these headers.
+pub(crate) fn lua_src() -> PathBuf {
+    repo_root().join(if cfg!(feature = "lua55") { "vendor/lua-src/lua-5.5.1" } else { "vendor/lua-src/lua-5.4.9" })
+}
+
+/// `LUA_VERSION_NUM` of that Lua.
+pub(crate) const LUA_VERSION_NUM: u32 = if cfg!(feature = "lua55") { 505 } else { 504 };
+
 /// Where `cargo xtask guests` puts them: `$SKYBOX_GUESTS` if set, else the first of
 /// `$CARGO_TARGET_DIR/guests` and `target/guests` that has `echo.wasm`.
 pub(crate) fn guests_dir() -> PathBuf {

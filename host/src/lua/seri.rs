@@ -535,10 +535,15 @@ mod tests {
         assert_eq!(enc(&lua, "{1, [5] = 2}"), [0x0e, 0x0a, 0x01, 0x0a, 0x05, 0x0a, 0x02, 0x00]);
         // Float and boolean keys.
         assert_eq!(enc(&lua, "{[1.5] = true}"), [0x06, 0x42, 0, 0, 0, 0, 0, 0, 0xf8, 0x3f, 0x09, 0x00]);
-        // A hole inside the border is written as nil.
+        // The array part is 1..#t whatever border Lua picks (5.4 keeps 3 here, 5.5 answers 1):
+        // a hole inside it is written as nil, an element past it goes to the hash part.
         let t: Table = lua.load("local t = {1, 2, 3}; t[2] = nil; return t").eval().unwrap();
-        assert_eq!(t.raw_len(), 3);
-        assert_eq!(pack(&lua, &[Value::Table(t)]).unwrap(), [0x1e, 0x0a, 0x01, 0x00, 0x0a, 0x03, 0x00]);
+        let expected: &[u8] = match t.raw_len() {
+            3 => &[0x1e, 0x0a, 0x01, 0x00, 0x0a, 0x03, 0x00],
+            1 => &[0x0e, 0x0a, 0x01, 0x0a, 0x03, 0x0a, 0x03, 0x00],
+            len => panic!("#t is {len}, not a border of {{1, nil, 3}}"),
+        };
+        assert_eq!(pack(&lua, &[Value::Table(t)]).unwrap(), expected);
         // Metatables without __pairs are ignored, __index included.
         assert_eq!(
             enc(&lua, "setmetatable({7}, {__index = function() return 1 end})"),
