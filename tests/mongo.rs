@@ -29,7 +29,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use support::{Run, TempDir, repo_root, run_skybox, run_skybox_with};
+use support::{Run, TempDir, lua_src, run_skybox, run_skybox_with};
 
 // ---------------------------------------------------------------------------------------------
 // BSON, as much as the responder reads and writes
@@ -718,7 +718,7 @@ fn skynet_dir(test: &str) -> Option<PathBuf> {
 /// tests/cmodules.rs does.
 fn build_module(dir: &Path, name: &str, sources: &[PathBuf], includes: &[&Path]) -> PathBuf {
     let out = dir.join(format!("{name}.so"));
-    let lua = repo_root().join("vendor/lua-src/lua-5.4.9");
+    let lua = lua_src();
     let status = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
         .args(["-O2", "-shared", "-fPIC"])
         .arg("-I")
