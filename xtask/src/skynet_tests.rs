@@ -1,4 +1,4 @@
-//! `cargo xtask skynet-tests --skynet DIR [--seconds N] [NAME...]`: skynet's own test services
+//! `cargo xtask skynet-tests --skynet DIR [--lua55] [--seconds N] [NAME...]`: skynet's own test services
 //! (`DIR/test/NAME.lua`) run on skynet and on skybox with the same config (skynet's `lualib`,
 //! `service` and `test` directories), and their output compared.
 //!
@@ -9,8 +9,9 @@
 //! run at once log in either order) or `differs` per test; each side's normalized output and their diff are
 //! kept in `<target>/skynet-tests/`.
 //!
-//! skynet's prebuilt `luaclib` is compiled for its Lua 5.5 and cannot load into skybox: the
-//! modules skynet bundles from third parties (lpeg, md5) and `sproto.core` are built here against
+//! skybox is built with Lua 5.4 (its default) or, with `--lua55`, with Lua 5.5 as skynet's
+//! master is. skynet's prebuilt `luaclib` is compiled against skynet's own Lua: the modules
+//! skynet bundles from third parties (lpeg, md5) and `sproto.core` are built here against
 //! skybox's Lua headers into `<target>/skynet-tests/luaclib` for skybox's runs. skynet's own
 //! native modules (`skynet.so`'s) are skybox's to provide.
 
@@ -50,18 +51,20 @@ const DEFAULT: &[&str] = &[
 pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
     let mut skynet = None;
     let mut seconds = 4.0;
+    let mut lua55 = false;
     let mut names = Vec::new();
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--skynet" => skynet = Some(PathBuf::from(args.next().ok_or_else(|| anyhow!("--skynet DIR"))?)),
+            "--lua55" => lua55 = true,
             "--seconds" => seconds = args.next().ok_or_else(|| anyhow!("--seconds N"))?.parse()?,
             name => names.push(name.to_string()),
         }
     }
     let skynet =
         std::fs::canonicalize(skynet.ok_or_else(|| {
-            anyhow!("usage: cargo xtask skynet-tests --skynet DIR [--seconds N] [NAME...]")
+            anyhow!("usage: cargo xtask skynet-tests --skynet DIR [--lua55] [--seconds N] [NAME...]")
         })?)?;
     if !skynet.join("skynet").is_file() {
         bail!("{}/skynet is not built (see benches/README)", skynet.display());
@@ -69,13 +72,17 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
     if names.is_empty() {
         names = DEFAULT.iter().map(|n| n.to_string()).collect();
     }
-    crate::cargo(root, &["build", "--release", "-p", "skybox"])?;
+    let (features, lua): (&[&str], _) = match lua55 {
+        true => (&["--no-default-features", "--features", "lua55"], "lua-5.5.1"),
+        false => (&[], "lua-5.4.9"),
+    };
+    crate::cargo(root, &[&["build", "--release", "-p", "skybox"], features].concat())?;
     let target = crate::guests::target_dir(root);
     let out = target.join("skynet-tests");
     std::fs::create_dir_all(&out)?;
-    let luaclib = build_luaclib(root, &skynet, &out.join("luaclib"))?;
+    let luaclib = build_luaclib(&root.join("vendor/lua-src").join(lua), &skynet, &out.join("luaclib"))?;
     let skybox = target.join("release/skybox");
-    println!("skynet's tests on skynet ({}) and skybox, {seconds} s each", skynet.display());
+    println!("skynet's tests on skynet ({}) and skybox ({lua}), {seconds} s each", skynet.display());
     let mut same = 0;
     for name in &names {
         if !skynet.join("test").join(format!("{name}.lua")).is_file() {
@@ -251,9 +258,8 @@ fn diff_lines(a: &[String], b: &[String]) -> Vec<String> {
 }
 
 /// skynet's bundled third-party modules and sproto, built against skybox's Lua headers.
-fn build_luaclib(root: &Path, skynet: &Path, dir: &Path) -> anyhow::Result<PathBuf> {
+fn build_luaclib(lua: &Path, skynet: &Path, dir: &Path) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
-    let lua = root.join("vendor/lua-src/lua-5.4.9");
     let third = skynet.join("3rd");
     let src = skynet.join("lualib-src");
     let modules: [(&str, Vec<PathBuf>); 3] = [
@@ -274,7 +280,7 @@ fn build_luaclib(root: &Path, skynet: &Path, dir: &Path) -> anyhow::Result<PathB
         let sources: Vec<PathBuf> = sources.into_iter().filter(|p| p.is_file()).collect();
         let status = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
             .args(["-O2", "-shared", "-fPIC", "-w", "-I"])
-            .arg(&lua)
+            .arg(lua)
             .args(&sources)
             .arg("-o")
             .arg(dir.join(name))
