@@ -30,7 +30,11 @@ pub(crate) fn repo_root() -> PathBuf {
 /// The Lua sources (and headers) the host under test was built with: the `lua55` feature picks
 /// Lua 5.5, else Lua 5.4. C modules built by the tests compile against these headers.
 pub(crate) fn lua_src() -> PathBuf {
-    repo_root().join(if cfg!(feature = "lua55") { "vendor/lua-src/lua-5.5.1" } else { "vendor/lua-src/lua-5.4.9" })
+    repo_root().join(if cfg!(feature = "lua55") {
+        "vendor/lua-src/lua-5.5.1"
+    } else {
+        "vendor/lua-src/lua-5.4.9"
+    })
 }
 
 /// `LUA_VERSION_NUM` of that Lua.

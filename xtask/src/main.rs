@@ -65,6 +65,9 @@ fn test(root: &Path) -> anyhow::Result<()> {
     cargo(root, &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
     cargo(root, &["fmt", "--all", "--", "--check"])?;
     cargo(root, &["test", "--workspace"])?;
+    // The host again with Lua 5.5 (the build option that matches skynet's master): every suite
+    // of the host package.
+    cargo(root, &["test", "-p", "skybox", "--no-default-features", "--features", "lua55"])?;
     // The model tests of the lock-free parts (host/src/sync.rs): loom explores their
     // interleavings, each model within a preemption bound that keeps this step near a minute.
     cargo(root, &["test", "-p", "skybox", "--features", "loom", "--lib", "loom"])?;

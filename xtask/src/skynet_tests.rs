@@ -62,10 +62,9 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
             name => names.push(name.to_string()),
         }
     }
-    let skynet =
-        std::fs::canonicalize(skynet.ok_or_else(|| {
-            anyhow!("usage: cargo xtask skynet-tests --skynet DIR [--lua55] [--seconds N] [NAME...]")
-        })?)?;
+    let skynet = std::fs::canonicalize(skynet.ok_or_else(|| {
+        anyhow!("usage: cargo xtask skynet-tests --skynet DIR [--lua55] [--seconds N] [NAME...]")
+    })?)?;
     if !skynet.join("skynet").is_file() {
         bail!("{}/skynet is not built (see benches/README)", skynet.display());
     }
