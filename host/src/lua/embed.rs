@@ -196,6 +196,9 @@ unsafe extern "C-unwind" {
     fn lua_sethashseed(seed: std::ffi::c_uint);
 }
 
+/// The Lua this host was built with (the crate's feature `lua54` or `lua55`), as a record names it.
+pub(crate) const LUA_RELEASE: &str = if cfg!(feature = "lua55") { "Lua 5.5" } else { "Lua 5.4" };
+
 /// The string-hash seed of every Lua VM of the process (the shared code state's, which every
 /// VM takes): random per process, as Lua's own, unless a replay set the recorded one first.
 static HASH_SEED: OnceLock<u32> = OnceLock::new();

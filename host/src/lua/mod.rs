@@ -48,7 +48,7 @@ use crate::core::tenant::MemoryCharge;
 use interrupt::Interrupt;
 use native::VmCtx;
 
-pub(crate) use embed::{hash_seed, library_hash, replay_hash_seed};
+pub(crate) use embed::{LUA_RELEASE, hash_seed, library_hash, replay_hash_seed};
 
 /// Where Lua services and modules are searched by default (skynet's defaults).
 pub(crate) const DEFAULT_LUASERVICE: &str = "./service/?.lua";

@@ -22,7 +22,8 @@ pub(crate) const FRAME_HEADER: usize = 8;
 /// Who was recorded, from what, and the process-wide state a replay must set up again.
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub(crate) struct Header {
-    /// The skybox version that wrote the file.
+    /// The skybox build that wrote the file: its version and its Lua (`0.1.0 (Lua 5.4)`; a
+    /// record written before builds had a choice of Lua names the version alone, and Lua 5.4).
     pub(crate) skybox: String,
     /// `snlua` or `wasm`.
     pub(crate) runtime: String,

@@ -500,7 +500,7 @@ fn open(node: &Node, service: &Service, runtime: &str, args: &str, name: &str) -
     let mut config = node.env_snapshot();
     config.sort();
     let header = format::Header {
-        skybox: env!("CARGO_PKG_VERSION").into(),
+        skybox: format!("{} ({})", env!("CARGO_PKG_VERSION"), crate::lua::LUA_RELEASE),
         runtime: runtime.into(),
         args: args.into(),
         handle: service.handle(),

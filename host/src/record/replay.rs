@@ -162,10 +162,17 @@ fn replay(record: Record<'static>, options: &ReplayOptions) -> anyhow::Result<i3
     Ok(0)
 }
 
-/// The recorded code that differs now: the built-in Lua library, and each file the record
-/// loaded that reads differently (or not at all) at the same path.
+/// The recorded code that differs now: the Lua a Lua service ran on, the built-in Lua library,
+/// and each file the record loaded that reads differently (or not at all) at the same path.
 fn changed_code(record: &Record) -> Vec<String> {
     let mut changed = Vec::new();
+    let recorded_lua = recorded_lua(&record.header.skybox);
+    if record.header.runtime == "snlua" && recorded_lua != crate::lua::LUA_RELEASE {
+        changed.push(format!(
+            "the Lua VM (recorded on {recorded_lua}, this skybox runs {})",
+            crate::lua::LUA_RELEASE
+        ));
+    }
     if record.header.library != crate::lua::library_hash() {
         changed.push(format!("the built-in Lua library (recorded by skybox {})", record.header.skybox));
     }
@@ -181,6 +188,11 @@ fn changed_code(record: &Record) -> Vec<String> {
         }
     }
     changed
+}
+
+/// The Lua named by a record's build (`0.1.0 (Lua 5.5)`); Lua 5.4 when it names none.
+fn recorded_lua(build: &str) -> &str {
+    build.split_once(" (").and_then(|(_, lua)| lua.strip_suffix(')')).unwrap_or("Lua 5.4")
 }
 
 /// `--dump`: the header, then one line per entry.
@@ -205,5 +217,41 @@ fn dump(record: &Record) {
         Ending::Closed(reason) => println!("end: {reason}"),
         Ending::Limited(limit) => println!("end: recordlimit {limit} reached, the rest was not recorded"),
         Ending::Unfinished => println!("end: no end mark (the recording process stopped)"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(skybox: &str, runtime: &str) -> Record<'static> {
+        let header = format::Header {
+            skybox: skybox.into(),
+            runtime: runtime.into(),
+            args: "main".into(),
+            handle: 9,
+            threads: 1,
+            started_ms: 1,
+            hash_seed: 7,
+            library: crate::lua::library_hash(),
+            config: Vec::new(),
+        };
+        Record { header, entries: Vec::new(), ending: Ending::Closed("exit".into()) }
+    }
+
+    #[test]
+    fn a_lua_service_recorded_on_another_lua_is_changed_code() {
+        let this = format!("0.1.0 ({})", crate::lua::LUA_RELEASE);
+        assert!(changed_code(&record(&this, "snlua")).is_empty());
+        let other = changed_code(&record("0.1.0 (Lua 9.9)", "snlua"));
+        assert_eq!(
+            other,
+            [format!("the Lua VM (recorded on Lua 9.9, this skybox runs {})", crate::lua::LUA_RELEASE)]
+        );
+        // a guest does not run on Lua
+        assert!(changed_code(&record("0.1.0 (Lua 9.9)", "wasm")).is_empty());
+        // records written before the choice of Lua were 5.4's
+        assert_eq!(recorded_lua("0.1.0"), "Lua 5.4");
+        assert_eq!(recorded_lua("0.2.0 (Lua 5.5)"), "Lua 5.5");
     }
 }
