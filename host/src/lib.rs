@@ -2,7 +2,8 @@
 //!
 //! - [`core`]: the native parts every service stands on: handles, mailboxes, the scheduler, the
 //!   timer and the logger.
-//! - [`lua`]: a service in a Lua 5.4 VM with skynet's `skynet.core` API.
+//! - [`lua`]: a service in a Lua VM (5.4, or 5.5 with the feature `lua55`) with skynet's
+//!   `skynet.core` API.
 //! - `native`: services skynet writes in C (the harbor of a standalone node).
 //! - [`wasm`]: a service as a wasm guest (wasmtime), with fuel and memory limits, on the same
 //!   message ABI (`guest-sdk/ABI.md`).

@@ -1,4 +1,5 @@
-//! Lua services: one Lua 5.4 VM per service, booted like skynet's `snlua`.
+//! Lua services: one Lua VM (5.4, or 5.5 with the feature `lua55`) per service, booted like
+//! skynet's `snlua`.
 //!
 //! The VM gets the native modules (`skynet.core`, `skybox.embed`), a package searcher for the
 //! embedded `lua-guest` library, and the globals skynet's loader expects (`LUA_PATH`,
@@ -226,7 +227,7 @@ impl LuaService {
     fn restart_collector(&self) {
         self.lua.gc_restart();
         // SAFETY: `exec_raw` runs the step protected; finalizers it calls report their errors
-        // as warnings (Lua 5.4), and it leaves the stack as it found it.
+        // as warnings (Lua 5.4 and 5.5), and it leaves the stack as it found it.
         unsafe {
             let _ = self.lua.exec_raw::<()>((), |state| {
                 // A step with no debt is a young collection in generational mode.

@@ -479,7 +479,7 @@ mod tests {
     fn reals_stay_reals() {
         let lua = Lua::new();
         assert_eq!(enc(&lua, "1.5"), [0x42, 0, 0, 0, 0, 0, 0, 0xf8, 0x3f]);
-        // 2.0 is a float in Lua 5.4 and must not collapse into an integer.
+        // 2.0 is a float in Lua 5.4 and 5.5 and must not collapse into an integer.
         assert_eq!(enc(&lua, "2.0"), [0x42, 0, 0, 0, 0, 0, 0, 0, 0x40]);
         assert_eq!(enc(&lua, "-0.0"), [0x42, 0, 0, 0, 0, 0, 0, 0, 0x80]);
         assert_eq!(enc(&lua, "1/0"), [0x42, 0, 0, 0, 0, 0, 0, 0xf0, 0x7f]);
