@@ -8,29 +8,10 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
-use support::{LUA_VERSION_NUM, TempDir, lua_src, repo_root, run_skybox};
-
-/// Builds a Lua C module from `sources` into `dir/NAME.so`, as a module's makefile does:
-/// position-independent, shared, Lua's headers only, no Lua library linked in.
-fn build_module(dir: &Path, name: &str, sources: &[PathBuf], defines: &[&str]) -> PathBuf {
-    let out = dir.join(format!("{name}.so"));
-    let lua = lua_src();
-    let status = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
-        .args(["-O2", "-shared", "-fPIC", "-Wall"])
-        .args(defines)
-        .arg("-I")
-        .arg(&lua)
-        .args(sources)
-        .arg("-o")
-        .arg(&out)
-        .status()
-        .expect("a C compiler (cc): the Lua VM of the host is built with it too");
-    assert!(status.success(), "building {name}.so failed");
-    out
-}
+use support::{LUA_VERSION_NUM, TempDir, build_lua_module, repo_root, run_skybox};
 
 const MAIN: &str = r#"
 local skynet = require "skynet"
@@ -73,7 +54,7 @@ end)
 #[test]
 fn a_c_module_on_lua_cpath_runs_in_every_vm_that_requires_it() {
     let dir = TempDir::new("cmod");
-    build_module(dir.path(), "skybox_cmod", &[repo_root().join("tests/cmodule/skybox_cmod.c")], &[]);
+    build_lua_module(dir.path(), "skybox_cmod", &[repo_root().join("tests/cmodule/skybox_cmod.c")], &[]);
     dir.write("main.lua", MAIN);
     dir.write("user.lua", USER);
     let cpath = format!("lua_cpath={}/?.so", dir.path().display());
@@ -124,10 +105,10 @@ fn skynets_bundled_lpeg_md5_and_sproto_build_and_run() {
         names.iter().map(|n| skynet.join("3rd").join(sub).join(n)).filter(|p| p.is_file()).collect()
     };
     let lpeg = sources("lpeg", &["lpcap.c", "lpcode.c", "lpcset.c", "lpprint.c", "lptree.c", "lpvm.c"]);
-    build_module(dir.path(), "lpeg", &lpeg, &[]);
+    build_lua_module(dir.path(), "lpeg", &lpeg, &[]);
     // skynet's layout: `require "md5.core"` finds md5/core.so on `?.so`.
     std::fs::create_dir_all(dir.path().join("md5")).unwrap();
-    build_module(
+    build_lua_module(
         &dir.path().join("md5"),
         "core",
         &sources("lua-md5", &["md5.c", "md5lib.c", "compat-5.2.c"]),
@@ -136,7 +117,7 @@ fn skynets_bundled_lpeg_md5_and_sproto_build_and_run() {
     std::fs::create_dir_all(dir.path().join("sproto")).unwrap();
     let sproto = skynet.join("lualib-src/sproto");
     let include = format!("-I{}", sproto.display());
-    build_module(
+    build_lua_module(
         &dir.path().join("sproto"),
         "core",
         &[sproto.join("sproto.c"), sproto.join("lsproto.c")],
@@ -236,7 +217,7 @@ fn skynet_crypt_agrees_with_skynets_c_on_random_inputs_and_passes_skynets_test()
     };
     let dir = TempDir::new("crypt");
     let src = skynet.join("lualib-src");
-    let so = build_module(dir.path(), "crypt_c", &[src.join("lua-crypt.c"), src.join("lsha1.c")], &[]);
+    let so = build_lua_module(dir.path(), "crypt_c", &[src.join("lua-crypt.c"), src.join("lsha1.c")], &[]);
     dir.write("main.lua", CRYPT_MAIN);
     let crypt_so = format!("crypt_so={}", so.display());
     let run = run_skybox(&["run", "--start", "main", "--path", ".", "--set", &crypt_so], dir.path());
@@ -350,7 +331,8 @@ fn bson_agrees_with_skynets_c_on_random_documents() {
     };
     let dir = TempDir::new("bson");
     let include = format!("-I{}", skynet.join("skynet-src").display());
-    let so = build_module(dir.path(), "bson_c", &[skynet.join("lualib-src/lua-bson.c")], &[include.as_str()]);
+    let so =
+        build_lua_module(dir.path(), "bson_c", &[skynet.join("lualib-src/lua-bson.c")], &[include.as_str()]);
     dir.write("main.lua", BSON_MAIN);
     let bson_so = format!("bson_so={}", so.display());
     let run = run_skybox(&["run", "--start", "main", "--path", ".", "--set", &bson_so], dir.path());

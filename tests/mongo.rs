@@ -24,12 +24,11 @@ mod support;
 use std::collections::{HashMap, VecDeque};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use support::{Run, TempDir, lua_src, run_skybox, run_skybox_with};
+use support::{Run, TempDir, build_lua_module, run_skybox, run_skybox_with};
 
 // ---------------------------------------------------------------------------------------------
 // BSON, as much as the responder reads and writes
@@ -265,6 +264,13 @@ fn ok(mut fields: Doc) -> Doc {
     fields
 }
 
+/// A find's or getMore's answer: `batch` (`firstBatch` or `nextBatch`) and the cursor to go on
+/// with (0: none left).
+fn cursor_reply(batch: &str, docs: Vec<Value>, id: i64, ns: String) -> Doc {
+    let cursor = doc(&[(batch, Value::Array(docs)), ("id", Value::Int64(id)), ("ns", Value::Str(ns))]);
+    ok(doc(&[("cursor", Value::Doc(cursor))]))
+}
+
 fn failed(errmsg: String, code: i32, name: &str) -> Doc {
     doc(&[
         ("ok", Value::Double(0.0)),
@@ -394,14 +400,7 @@ impl State {
                 let batch = get(body, "batchSize").and_then(Value::integer).unwrap_or(101) as usize;
                 let first: Vec<Value> = found.drain(..batch.min(found.len())).map(Value::Doc).collect();
                 let id = self.open_cursor(&ns, found);
-                ok(doc(&[(
-                    "cursor",
-                    Value::Doc(doc(&[
-                        ("firstBatch", Value::Array(first)),
-                        ("id", Value::Int64(id)),
-                        ("ns", Value::Str(ns)),
-                    ])),
-                )]))
+                cursor_reply("firstBatch", first, id, ns)
             }
             "getMore" => {
                 let Some(id) = first.integer().filter(|_| matches!(first, Value::Int64(_))) else {
@@ -419,14 +418,7 @@ impl State {
                     self.cursors.insert(id, (ns.clone(), rest));
                     id
                 };
-                ok(doc(&[(
-                    "cursor",
-                    Value::Doc(doc(&[
-                        ("nextBatch", Value::Array(next)),
-                        ("id", Value::Int64(id)),
-                        ("ns", Value::Str(ns)),
-                    ])),
-                )]))
+                cursor_reply("nextBatch", next, id, ns)
             }
             "killCursors" => {
                 let mut killed = Vec::new();
@@ -714,25 +706,6 @@ fn skynet_dir(test: &str) -> Option<PathBuf> {
     dir
 }
 
-/// Builds a Lua C module from `sources` into `dir/NAME.so` against skybox's Lua headers, as
-/// tests/cmodules.rs does.
-fn build_module(dir: &Path, name: &str, sources: &[PathBuf], includes: &[&Path]) -> PathBuf {
-    let out = dir.join(format!("{name}.so"));
-    let lua = lua_src();
-    let status = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
-        .args(["-O2", "-shared", "-fPIC"])
-        .arg("-I")
-        .arg(&lua)
-        .args(includes.iter().map(|i| format!("-I{}", i.display())))
-        .args(sources)
-        .arg("-o")
-        .arg(&out)
-        .status()
-        .expect("a C compiler (cc): the Lua VM of the host is built with it too");
-    assert!(status.success(), "building {name}.so failed");
-    out
-}
-
 const MONGO_MAIN: &str = r#"
 local skynet = require "skynet"
 require "skynet.manager"
@@ -789,7 +762,7 @@ fn skynets_mongo_lua_runs_on_skyboxs_driver() {
     // mongo.lua requires md5 (skynet's md5.lua over its C md5.core), for authentication only
     std::fs::create_dir_all(dir.path().join("md5")).unwrap();
     let md5 = skynet.join("3rd/lua-md5");
-    build_module(
+    build_lua_module(
         &dir.path().join("md5"),
         "core",
         &[md5.join("md5.c"), md5.join("md5lib.c"), md5.join("compat-5.2.c")],
@@ -969,9 +942,9 @@ fn skyboxs_driver_agrees_with_skynets_c_driver() {
     let Some(skynet) = skynet_dir("skyboxs_driver_agrees_with_skynets_c_driver") else { return };
     let dir = TempDir::new("mongo-c");
     let src = skynet.join("lualib-src");
-    let include = skynet.join("skynet-src");
-    let mongo_so = build_module(dir.path(), "mongo_c", &[src.join("lua-mongo.c")], &[&include]);
-    let bson_so = build_module(dir.path(), "bson_c", &[src.join("lua-bson.c")], &[&include]);
+    let include = format!("-I{}", skynet.join("skynet-src").display());
+    let mongo_so = build_lua_module(dir.path(), "mongo_c", &[src.join("lua-mongo.c")], &[&include]);
+    let bson_so = build_lua_module(dir.path(), "bson_c", &[src.join("lua-bson.c")], &[&include]);
     dir.write("main.lua", COMPARE_MAIN);
     let mongo_so = format!("mongo_so={}", mongo_so.display());
     let bson_so = format!("bson_so={}", bson_so.display());

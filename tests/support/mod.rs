@@ -37,6 +37,25 @@ pub(crate) fn lua_src() -> PathBuf {
     })
 }
 
+/// Builds a Lua C module from `sources` into `dir/NAME.so`, as a module's makefile does:
+/// position-independent, shared, the headers of [`lua_src`] only, no Lua library linked in.
+/// `flags` are further compiler arguments (defines, include directories).
+pub(crate) fn build_lua_module(dir: &Path, name: &str, sources: &[PathBuf], flags: &[&str]) -> PathBuf {
+    let out = dir.join(format!("{name}.so"));
+    let status = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
+        .args(["-O2", "-shared", "-fPIC", "-Wall"])
+        .args(flags)
+        .arg("-I")
+        .arg(lua_src())
+        .args(sources)
+        .arg("-o")
+        .arg(&out)
+        .status()
+        .expect("a C compiler (cc): the Lua VM of the host is built with it too");
+    assert!(status.success(), "building {name}.so failed");
+    out
+}
+
 /// `LUA_VERSION_NUM` of that Lua.
 pub(crate) const LUA_VERSION_NUM: u32 = if cfg!(feature = "lua55") { 505 } else { 504 };
 
