@@ -1,4 +1,4 @@
-//! `cargo xtask compare --skynet DIR [--skynet DIR2] [--rounds N] [--scale F] [--net]
+//! `cargo xtask compare --skynet DIR [--skynet DIR2] [--lua55] [--rounds N] [--scale F] [--net]
 //! [--callgrind]`: skybox and skynet side by side, in one run on this machine.
 //!
 //! The workloads are the Lua services of `benches/lua` (the same files on both hosts, 2 worker
@@ -9,6 +9,10 @@
 //! `--net` adds `benches/netload.rs` (the network echo through `gate`) against the first skynet;
 //! `--callgrind` counts instructions per message for ping-pong and spawn under valgrind (two
 //! runs of different sizes, so start-up cancels out), stable where times are not.
+//!
+//! skybox runs as built by default (Lua 5.4); `--lua55` adds skybox built with Lua 5.5, as
+//! skynet's master is (`skybox-lua55`), to the same rounds. Each build's binary is copied to
+//! `<target>/compare/` before the next build replaces `release/skybox`.
 //!
 //! Each `--skynet DIR` is a skynet checkout built on this machine (`DIR/skynet`); it is named
 //! `skynet-jemalloc` when built with its jemalloc (`DIR/3rd/jemalloc/lib` exists), else
@@ -72,15 +76,14 @@ impl Workload {
 
 /// A host to run workloads on.
 enum Host {
-    Skybox { bin: PathBuf, guests: PathBuf },
+    Skybox { name: String, bin: PathBuf, guests: PathBuf },
     Skynet { name: String, root: PathBuf },
 }
 
 impl Host {
     fn name(&self) -> &str {
         match self {
-            Host::Skybox { .. } => "skybox",
-            Host::Skynet { name, .. } => name,
+            Host::Skybox { name, .. } | Host::Skynet { name, .. } => name,
         }
     }
 
@@ -252,10 +255,12 @@ struct Options {
     scale: f64,
     net: bool,
     callgrind: bool,
+    lua55: bool,
 }
 
 fn options(args: &[String]) -> anyhow::Result<Options> {
-    let mut o = Options { skynets: Vec::new(), rounds: 5, scale: 1.0, net: false, callgrind: false };
+    let mut o =
+        Options { skynets: Vec::new(), rounds: 5, scale: 1.0, net: false, callgrind: false, lua55: false };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         let mut value = || args.next().cloned().ok_or_else(|| anyhow!("{arg} needs a value"));
@@ -265,12 +270,13 @@ fn options(args: &[String]) -> anyhow::Result<Options> {
             "--scale" => o.scale = value()?.parse().context("--scale")?,
             "--net" => o.net = true,
             "--callgrind" => o.callgrind = true,
+            "--lua55" => o.lua55 = true,
             other => bail!("unknown option {other}"),
         }
     }
     if o.skynets.is_empty() {
         bail!(
-            "usage: cargo xtask compare --skynet DIR [--skynet DIR2] [--rounds N] [--scale F] [--net] [--callgrind]"
+            "usage: cargo xtask compare --skynet DIR [--skynet DIR2] [--lua55] [--rounds N] [--scale F] [--net] [--callgrind]"
         );
     }
     Ok(o)
@@ -287,11 +293,11 @@ fn median(values: &mut [f64]) -> f64 {
 
 pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
     let o = options(args)?;
-    crate::cargo(root, &["build", "--release", "-p", "skybox"])?;
     crate::guests::build(root)?;
-    let target = crate::guests::target_dir(root);
-    let guests = target.join("guests");
-    let mut hosts = vec![Host::Skybox { bin: target.join("release/skybox"), guests }];
+    let mut hosts = vec![skybox(root, "skybox", &[])?];
+    if o.lua55 {
+        hosts.push(skybox(root, "skybox-lua55", &["--no-default-features", "--features", "lua55"])?);
+    }
     for dir in &o.skynets {
         let root =
             std::fs::canonicalize(dir).with_context(|| format!("skynet checkout {}", dir.display()))?;
@@ -359,13 +365,30 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Builds skybox in release mode with `features` and keeps its binary as `<target>/compare/NAME`.
+fn skybox(root: &Path, name: &str, features: &[&str]) -> anyhow::Result<Host> {
+    crate::cargo(root, &[&["build", "--release", "-p", "skybox"], features].concat())?;
+    let target = crate::guests::target_dir(root);
+    let bin = target.join("compare").join(name);
+    std::fs::create_dir_all(target.join("compare"))?;
+    std::fs::copy(target.join("release/skybox"), &bin)
+        .with_context(|| format!("cannot copy to {}", bin.display()))?;
+    Ok(Host::Skybox { name: name.into(), bin, guests: target.join("guests") })
+}
+
 fn print_table(hosts: &[Host], results: &mut [Vec<Vec<f64>>], rss: &mut [Vec<f64>]) {
+    // A ratio column for each skybox build against each skynet.
+    let is_skybox = |h: usize| matches!(hosts[h], Host::Skybox { .. });
+    let pairs: Vec<(usize, usize)> = (0..hosts.len())
+        .filter(|&a| is_skybox(a))
+        .flat_map(|a| (0..hosts.len()).filter(|&b| !is_skybox(b)).map(move |b| (a, b)))
+        .collect();
     let mut header = format!("{:<22}", "median per second");
     for host in hosts {
         header.push_str(&format!("{:>17}", host.name()));
     }
-    for host in &hosts[1..] {
-        header.push_str(&format!("{:>26}", format!("skybox / {}", host.name())));
+    for &(a, b) in &pairs {
+        header.push_str(&format!("{:>32}", format!("{} / {}", hosts[a].name(), hosts[b].name())));
     }
     println!("{header}");
     let mut medians: Vec<Vec<f64>> = Vec::new();
@@ -375,12 +398,12 @@ fn print_table(hosts: &[Host], results: &mut [Vec<Vec<f64>>], rss: &mut [Vec<f64
         for value in &row {
             line.push_str(&if value.is_nan() { format!("{:>17}", "-") } else { format!("{value:>17.0}") });
         }
-        for value in &row[1..] {
-            let ratio = row[0] / value;
+        for &(a, b) in &pairs {
+            let ratio = row[a] / row[b];
             line.push_str(&if ratio.is_nan() {
-                format!("{:>22}", "-")
+                format!("{:>32}", "-")
             } else {
-                format!("{:>21.2}×", ratio)
+                format!("{:>31.2}×", ratio)
             });
         }
         println!("{line}");
