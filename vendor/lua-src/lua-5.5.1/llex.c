@@ -192,7 +192,10 @@ void luaX_setinput (lua_State *L, LexState *ls, ZIO *z, TString *source,
 #if LUA_COMPAT_GLOBAL
   /* compatibility mode: "global" is not a reserved word */
   ls->glbn = luaS_newliteral(L, "global");  /* get "global" string */
-  ls->glbn->extra = 0;  /* mark it as not reserved */
+  /* skybox: a shared "global" is unmarked once, by lua_sharestate; a
+     store here would race with other states reading it */
+  if (!isshared(obj2gco(ls->glbn)))
+    ls->glbn->extra = 0;  /* mark it as not reserved */
 #endif
   luaZ_resizebuffer(ls->L, ls->buff, LUA_MINBUFFER);  /* initialize buffer */
 }

@@ -16,7 +16,8 @@
 ** Why the collector of a sharing state leaves shared objects alone: it
 ** only visits white objects and only sweeps its own lists; shared objects
 ** are never white and are on no list of that state. The few places that
-** move or tag a new object unconditionally (luaC_fix, luaX_init) check
+** move or tag a new object unconditionally (luaC_fix, luaX_init) or write
+** into one (luaX_setinput, "global" in compatibility mode) check
 ** SHAREDBIT.
 */
 
@@ -54,6 +55,11 @@ LUA_API int lua_sharestate (lua_State *L) {
   if (__atomic_load_n(&luaS_sharedg, __ATOMIC_ACQUIRE) != NULL)
     return 0;  /* one code state per process */
   lua_lock(L);
+#if LUA_COMPAT_GLOBAL
+  /* what luaX_setinput does in every state that parses, done once here:
+     after the freeze the string is read-only */
+  luaS_newliteral(L, "global")->extra = 0;
+#endif
   luaC_fullgc(L, 0);
   g->gcstp |= GCSTPUSR;  /* never collect again */
   freezelist(g->allgc);
