@@ -513,6 +513,14 @@ fn remote_debugger_from_outside_the_process() {
     // the node and the target go on; shrtbl is gone, as from skynet
     assert_eq!(c.ok(&format!(r#"call {target} "add", 0"#)).lines, ["1\tadd", "2\t16", "3\t16", "n\t3"]);
     assert_eq!(c.error("shrtbl").lines, ["Invalid command, type help for command list", "nil"]);
+
+    // the debugged service exits during a session: said at once, as the command's error, and
+    // the operator's next line is a console command again
+    let mut d = Debugger::attach(port, &target);
+    c.ok(&format!("exit {target}"));
+    assert_eq!(d.expect("<CMD Error>\n"), format!("\nDebugger detached: {target} is gone\n"));
+    assert!(d.console.ok("list").has("debug_console"), "the next line is a command");
+    d.console.alive();
     c.alive();
     assert!(node.process.child.try_wait().unwrap().is_none(), "the node is still running");
 }

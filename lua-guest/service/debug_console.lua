@@ -96,6 +96,10 @@ end
 
 -- Runs one command line; output through print. `unread` (nil over HTTP) gives a line back to the
 -- connection, read next. Returns "ok", "error" or "unknown".
+-- What a command returns when it has written its own outcome (debug, whose session ended while
+-- it waited for a line): docmd adds nothing.
+local SAID = setmetatable({}, { __name = "said" })
+
 local function docmd(cmdline, print, fd, unread)
 	local words = split_cmdline(cmdline)
 	local name = words[1]
@@ -117,7 +121,9 @@ local function docmd(cmdline, print, fd, unread)
 			return "unknown"
 		end
 	end
-	if ok then
+	if ok and result == SAID then
+		return "error"
+	elseif ok then
 		if result ~= nil then
 			if type(result) == "table" then
 				dump_list(print, result)
@@ -439,8 +445,9 @@ end
 -- while this command waits for the session to end, and waits for that reader, which is stuck
 -- in its read until the operator's next line when the attach fails. Here the agent first tells
 -- whether the attach worked, so a failed one is an error at once, and this command reads the
--- lines itself; a session that ends on its own (the service exits) is said on the connection,
--- and the next line the operator types is given back to the console as a command.
+-- lines itself; a session that ends on its own (the service exits) is said on the connection at
+-- once, as this command's error, and the next line the operator types is given back to the
+-- console as a command.
 function COMMANDX.debug(cmd)
 	local fd, unread = cmd.fd, cmd.unread
 	if not unread then
@@ -451,6 +458,7 @@ function COMMANDX.debug(cmd)
 	local token = {}	-- this command waits on it for the session's end
 	local ended	-- { ok, err } once the agent's start call returns
 	local reading = false
+	local said = false	-- the session's end was written while this command read
 	skynet.fork(function()
 		local ok, done, err = pcall(skynet.call, agent, "lua", "start", address, fd)
 		if not ok then
@@ -459,7 +467,8 @@ function COMMANDX.debug(cmd)
 		ended = { done, err }
 		if reading then
 			if not done then
-				socket.write(fd, "\n" .. tostring(err) .. "\n")
+				socket.write(fd, "\n" .. tostring(err) .. "\n<CMD Error>\n")
+				said = true
 			end
 		else
 			skynet.wakeup(token)
@@ -492,7 +501,9 @@ function COMMANDX.debug(cmd)
 	if not ended then
 		skynet.wait(token)
 	end
-	if not ended[1] then
+	if said then
+		return SAID
+	elseif not ended[1] then
 		error(ended[2], 0)
 	end
 end
