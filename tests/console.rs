@@ -7,6 +7,7 @@ mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use support::{Spawned, TempDir};
@@ -523,4 +524,48 @@ fn remote_debugger_from_outside_the_process() {
     d.console.alive();
     c.alive();
     assert!(node.process.child.try_wait().unwrap().is_none(), "the node is still running");
+}
+
+/// skybox's console with skynet's own `debug_agent` on the service path (it has no `attached`,
+/// so the console learns of a failed attach only when the session ends): a session works, and
+/// its end, a failed attach or the service exiting, is said at once.
+#[test]
+fn the_console_debugs_through_skynets_debug_agent() {
+    let test = "the_console_debugs_through_skynets_debug_agent";
+    let agent = std::env::var_os("SKYNET_DIR")
+        .filter(|d| !d.is_empty())
+        .map(|d| PathBuf::from(d).join("service/debug_agent.lua"))
+        .filter(|f| f.is_file());
+    let Some(agent) = agent else {
+        println!("SKIPPED {test}: SKYNET_DIR does not name a skynet checkout (service/debug_agent.lua)");
+        return;
+    };
+    let (mut node, port, _echo) = Node::start();
+    node.dir.write("debug_agent.lua", &std::fs::read_to_string(agent).unwrap());
+    node.dir.write("dbg_target.lua", DBG_TARGET);
+    let mut c = Console::open(port);
+    let started = c.ok("start dbg_target");
+    let target = started.lines[0].strip_suffix("\tdbg_target").expect("address\\tname").to_string();
+    let home = format!("{target}>");
+
+    // a service that is not Lua: skynet's agent answers that the attach failed
+    let mut d = Console::open(port);
+    d.stream.write_all(b"debug :00000001\n").unwrap();
+    let mut d = Debugger { console: d };
+    assert_eq!(d.expect("<CMD Error>\n").trim_start_matches('\n'), "Debugger attach failed\n");
+    node.wait_line("Attach to :00000001");
+    d.console.alive();
+
+    // a session, then cont
+    let mut d = Debugger::attach(port, &target);
+    assert_eq!(d.line("1 + 2", &home), "3\t\n");
+    d.console.stream.write_all(b"cont\n").unwrap();
+    assert_eq!(d.expect("<CMD OK>\n"), "");
+
+    // the service exits during a session: skynet's agent calls it a failed attach
+    let mut d = Debugger::attach(port, &target);
+    c.ok(&format!("exit {target}"));
+    assert_eq!(d.expect("<CMD Error>\n"), "\nDebugger attach failed\n");
+    assert!(d.console.ok("list").has("debug_console"), "the next line is a command");
+    c.alive();
 }

@@ -475,9 +475,11 @@ function COMMANDX.debug(cmd)
 		end
 	end)
 	local ok, attached, why = pcall(skynet.call, agent, "lua", "attached")
-	if not (ok and attached) then
+	if ok and not attached then
 		error(why or "Debugger attach failed", 0)
 	end
+	-- not ok: an agent without `attached` (skynet's own, on the service path); as on skynet, the
+	-- session's end is what tells, said at once if it comes while a line is awaited
 	while not ended do
 		reading = true
 		local line = socket.readline(fd, "\n")
