@@ -54,7 +54,11 @@ LUA_API int lua_sharestate (lua_State *L) {
     return 0;  /* one code state per process */
   lua_lock(L);
   luaC_fullgc(L, 0);
-  g->gcstp |= GCSTPUSR;  /* never collect again */
+  /* never collect again: GCSTPGC also makes every lua_gc option invalid
+     (a "restart" or "collect" on the code state would collect shared
+     objects), and gcstopem stops emergency collections */
+  g->gcstp |= GCSTPUSR | GCSTPGC;
+  g->gcstopem = 1;
   freezelist(g->allgc);
   freezelist(g->finobj);
   freezelist(g->tobefnz);
