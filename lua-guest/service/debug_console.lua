@@ -94,12 +94,12 @@ local function split_cmdline(cmdline)
 	return words
 end
 
--- Runs one command line; output through print. `unread` (nil over HTTP) gives a line back to the
--- connection, read next. Returns "ok", "error" or "unknown".
 -- What a command returns when it has written its own outcome (debug, whose session ended while
 -- it waited for a line): docmd adds nothing.
 local SAID = setmetatable({}, { __name = "said" })
 
+-- Runs one command line; output through print. `unread` (nil over HTTP) gives a line back to the
+-- connection, read next. Returns "ok", "error" or "unknown".
 local function docmd(cmdline, print, fd, unread)
 	local words = split_cmdline(cmdline)
 	local name = words[1]

@@ -296,7 +296,7 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
     crate::guests::build(root)?;
     let mut hosts = vec![skybox(root, "skybox", &[])?];
     if o.lua55 {
-        hosts.push(skybox(root, "skybox-lua55", &["--no-default-features", "--features", "lua55"])?);
+        hosts.push(skybox(root, "skybox-lua55", crate::LUA55)?);
     }
     for dir in &o.skynets {
         let root =

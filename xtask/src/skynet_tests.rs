@@ -72,7 +72,7 @@ pub(crate) fn run(root: &Path, args: &[String]) -> anyhow::Result<()> {
         names = DEFAULT.iter().map(|n| n.to_string()).collect();
     }
     let (features, lua): (&[&str], _) = match lua55 {
-        true => (&["--no-default-features", "--features", "lua55"], "lua-5.5.1"),
+        true => (crate::LUA55, "lua-5.5.1"),
         false => (&[], "lua-5.4.9"),
     };
     crate::cargo(root, &[&["build", "--release", "-p", "skybox"], features].concat())?;
